@@ -1,0 +1,14 @@
+"""Command line of mlrepro_adastar (stub until the paper issue lands)."""
+
+from __future__ import annotations
+
+from mlrepro.runs.cli import make_main
+
+from .config import Config
+
+
+def _reproduce(cfg, run, args):
+    return run.write_results({"implemented": False}, claims=[], expected=cfg.expected, seeds=[cfg.seed])
+
+
+main = make_main("adastar", Config, {"reproduce": _reproduce})

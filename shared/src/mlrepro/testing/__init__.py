@@ -1,0 +1,1 @@
+"""Testing helpers: tiny offline LMs and tokenizers, the pytest plugin."""
