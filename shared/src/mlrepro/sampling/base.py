@@ -1,0 +1,73 @@
+"""The one sampling interface (conventions §6): ``SamplingParams``, ``Completion``, ``Sampler``.
+
+``Sampler.generate(prompts, params)`` takes a list of prompts, each either a plain string (sent as is) or a
+list of chat messages (``[{"role": ..., "content": ...}]``, chat template applied by the backend), and returns
+one list of ``params.n`` completions per prompt.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+Message = dict[str, Any]
+Prompt = str | list[Message]
+
+__all__ = ["SamplingParams", "Completion", "Sampler", "Prompt", "Message", "apply_stop"]
+
+
+@dataclass
+class SamplingParams:
+    """Backend-independent sampling parameters. ``temperature=0`` means greedy; ``top_k=-1`` disables top-k."""
+
+    n: int = 1
+    temperature: float = 1.0
+    top_p: float = 1.0
+    top_k: int = -1
+    max_new_tokens: int = 256
+    stop: list[str] | None = None
+    seed: int | None = None
+    logprobs: bool = False
+
+    def __post_init__(self) -> None:
+        if self.n < 1:
+            raise ValueError(f"SamplingParams.n must be >= 1, got {self.n}")
+        if self.temperature < 0:
+            raise ValueError(f"SamplingParams.temperature must be >= 0, got {self.temperature}")
+        if not 0 < self.top_p <= 1:
+            raise ValueError(f"SamplingParams.top_p must be in (0, 1], got {self.top_p}")
+        if self.max_new_tokens < 1:
+            raise ValueError(f"SamplingParams.max_new_tokens must be >= 1, got {self.max_new_tokens}")
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature == 0
+
+
+@dataclass
+class Completion:
+    """One generated continuation. ``finish_reason`` is ``"stop"`` (EOS or stop string) or ``"length"``."""
+
+    text: str
+    token_ids: list[int] = field(default_factory=list)
+    logprobs: list[float] | None = None
+    finish_reason: str = "stop"
+
+    @property
+    def num_tokens(self) -> int:
+        return len(self.token_ids)
+
+
+@runtime_checkable
+class Sampler(Protocol):
+    name: str
+
+    def generate(self, prompts: list[Prompt], params: SamplingParams) -> list[list[Completion]]: ...
+
+
+def apply_stop(text: str, stop: list[str] | None) -> tuple[str, bool]:
+    """Cut ``text`` at the earliest stop string (the stop string itself is removed). Returns (text, stopped)."""
+    if not stop:
+        return text, False
+    cut = min((i for i in (text.find(s) for s in stop if s) if i >= 0), default=-1)
+    return (text[:cut], True) if cut >= 0 else (text, False)
