@@ -1,5 +1,13 @@
 """Testing helpers: tiny offline LMs and tokenizers built in code, and the pytest plugin (``mlrepro.testing.plugin``)."""
 
-from .tiny import CHATML_TEMPLATE, SPECIAL_TOKENS, build_model, build_tokenizer, default_corpus, load_tiny, tiny_lm
+from .tiny import (
+    CHATML_TEMPLATE,
+    SPECIAL_TOKENS,
+    build_model,
+    build_tokenizer,
+    default_corpus,
+    load_tiny,
+    tiny_lm,
+)
 
 __all__ = ["tiny_lm", "load_tiny", "build_tokenizer", "build_model", "default_corpus", "CHATML_TEMPLATE", "SPECIAL_TOKENS"]
