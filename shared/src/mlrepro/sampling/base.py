@@ -7,13 +7,14 @@ one list of ``params.n`` completions per prompt.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 Message = dict[str, Any]
 Prompt = str | list[Message]
 
-__all__ = ["SamplingParams", "Completion", "Sampler", "Prompt", "Message", "apply_stop"]
+__all__ = ["SamplingParams", "Completion", "Sampler", "Prompt", "Message", "apply_stop", "row_seed"]
 
 
 @dataclass
@@ -46,16 +47,24 @@ class SamplingParams:
 
 @dataclass
 class Completion:
-    """One generated continuation. ``finish_reason`` is ``"stop"`` (EOS or stop string) or ``"length"``."""
+    """One generated continuation. ``finish_reason`` is ``"stop"`` (EOS or stop string) or ``"length"``.
+
+    ``logprobs`` (when requested) holds one log-probability per generated token, aligned with ``token_ids``
+    (or with the server's tokens when ``token_ids`` is unavailable). ``n_tokens`` is a token count reported by
+    a backend that cannot return token ids (``openai``); ``num_tokens`` prefers ``len(token_ids)``.
+    """
 
     text: str
     token_ids: list[int] = field(default_factory=list)
     logprobs: list[float] | None = None
     finish_reason: str = "stop"
+    n_tokens: int | None = None
 
     @property
     def num_tokens(self) -> int:
-        return len(self.token_ids)
+        if self.token_ids:
+            return len(self.token_ids)
+        return self.n_tokens or 0
 
 
 @runtime_checkable
@@ -71,3 +80,12 @@ def apply_stop(text: str, stop: list[str] | None) -> tuple[str, bool]:
         return text, False
     cut = min((i for i in (text.find(s) for s in stop if s) if i >= 0), default=-1)
     return (text[:cut], True) if cut >= 0 else (text, False)
+
+
+def row_seed(seed: int, prompt_index: int, sample_index: int) -> int:
+    """Seed of one sample: a stable hash of (seed, prompt index, sample index), 63 bits.
+
+    Backends seed each (prompt, sample) from this, so a sample does not depend on batching or concurrency.
+    """
+    h = hashlib.sha256(f"{seed}:{prompt_index}:{sample_index}".encode()).digest()
+    return int.from_bytes(h[:8], "little") & ((1 << 63) - 1)

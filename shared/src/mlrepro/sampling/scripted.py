@@ -27,6 +27,13 @@ class ScriptedSampler:
         self.calls = 0
         self._i = 0
 
+    def __repr__(self) -> str:
+        src = f"fn={getattr(self.fn, '__name__', 'fn')}" if self.fn is not None else f"responses={len(self.responses)}"
+        return f"ScriptedSampler({src})"
+
+    def describe(self) -> dict:
+        return {"backend": self.name, "source": "fn" if self.fn is not None else "responses"}
+
     def _reply(self, prompt: Prompt, params: SamplingParams, j: int) -> str:
         if self.fn is not None:
             return self.fn(prompt, params, j)
