@@ -522,18 +522,19 @@ class StationaryResult:
     history: list[float] = field(default_factory=list)
     message: str = ""
     time_s: float = 0.0
+    boundary: list[int] = field(default_factory=list)
 
     def summary(self) -> dict:
         return {"converged": self.converged, "iterations": self.iterations, "residual": self.residual,
                 "eq_residual": self.eq_residual, "method": self.method, "time_s": self.time_s,
-                "message": self.message}
+                "boundary": list(self.boundary), "message": self.message}
 
 
 def best_response(P: Any, pi_ref: Any, beta: float, penalty: str = "reverse") -> tuple[np.ndarray, float]:
-    """Maximiser over the simplex of ``sum_o pi(o) P(o) - beta * penalty`` with ``P`` held fixed (pi_old frozen).
+    """The best-response map whose fixed points are the stationary policies, with the preference ``P`` frozen.
 
-    ``reverse``: the linearised GRPO objective ``pi.P + beta sum_o pi_ref(o) log pi(o)`` (the penalty gradient
-    is eq. 10) is maximised by ``pi(o) = beta pi_ref(o) / (lam - P(o))`` with the unique ``lam > max P`` making it
+    ``reverse``: the objective ``pi.P + beta sum_o pi_ref(o) log pi(o)``, whose penalty gradient ``-beta pi_ref/pi``
+    is GRPO's (eq. 10, up to a constant that does not move stationary points on the simplex), is maximised by ``pi(o) = beta pi_ref(o) / (lam - P(o))`` with the unique ``lam > max P`` making it
     sum to one (found by safeguarded Newton on ``t = lam - max P``). At a fixed point ``lam = beta + E_pi P`` and
     this is exactly eq. 11. ``direct``: ``pi ∝ pi_ref exp(P / beta)`` (log pooling, §3).
     Returns ``(pi, lam)``; outputs outside the support of ``pi_ref`` get 0.
@@ -732,6 +733,16 @@ def stationary_policy(
         pi = pi_ref.copy()
         lam = math.nan
     eq_res = stationary_residual(pi, pi_ref, rm, beta, G, penalty, normalization, std_eps) if np.all(np.isfinite(pi)) else math.inf
+    boundary = [int(o) for o in np.flatnonzero((pi_ref > 0) & (pi <= 0))]
+    if converged and boundary:
+        if penalty == "reverse":
+            # impossible for GRPO's penalty (-pi_ref/pi blows up): an underflow, not a stationary point
+            converged = False
+            msg = (f"iterates reached the boundary of the simplex (outputs {boundary[:10]} underflowed to 0), which "
+                   "cannot be stationary under the reverse-KL penalty; beta is too small for double precision")
+        else:
+            msg = (f"stationary point on the boundary of the simplex: outputs {boundary[:10]} get probability 0 "
+                   "(allowed by the direct KL penalty; e.g. the vertex p = 1 of App. B.2 when beta is small)")
     if not converged and not msg:
         near_edge = float(np.max(pi)) > 1 - 1e-6 if np.all(np.isfinite(pi)) else False
         msg = (f"no convergence after {it} iterations: residual {res_final:.3g} > tol {tol:.1e}"
@@ -739,7 +750,7 @@ def stationary_policy(
                   if near_edge else ""))
     out = StationaryResult(pi=pi, converged=converged, iterations=it, residual=float(res_final),
                            eq_residual=float(eq_res), method=method, lam=float(lam), history=hist, message=msg,
-                           time_s=time.perf_counter() - t_start)
+                           time_s=time.perf_counter() - t_start, boundary=boundary)
     if not converged and raise_on_failure:
         raise ConvergenceError(f"stationary_policy: {msg}", out)
     return out
@@ -872,8 +883,10 @@ def binary_stationary(p_ref: Any, beta: Any, gamma: Any = 1.0, G: Any = 2, penal
     * ``pop``/``sample`` normalisation, reverse penalty: ``G = 2`` -> eq. 14 with ``beta/gamma`` (``gamma`` the
       confidence margin ``P(a>b) - P(b>a)``; ``sample`` uses ``beta sqrt(2)``); ``G = inf`` -> eq. 15
       (deterministic rewards, ``gamma`` only gives the sign).
-    * direct penalty: ``G = 2`` -> logistic shift of the log-odds by ``gamma/beta``; ``G = inf`` -> the stable
-      interior root ``x1`` of h when it exists, else 1 (the vertex).
+    * direct penalty: ``G = 2`` -> logistic shift of the log-odds by ``gamma/beta``; ``G = inf`` -> the
+      stationary point that GRPO dynamics started at ``pi_ref`` reach: the stable root ``x1`` of h when h has
+      roots and ``p_ref < x1``, else the vertex 1 (h(p_ref) > 0 always, so p_ref lies below x1 or above x2).
+      The full set of stationary points is given by :func:`direct_large_g_roots` (non-unique, App. B.2).
     * ``none`` (shift only), any G: ``gamma`` is the mean reward gap; see :func:`binary_shift_only`.
 
     ``gamma = 0`` (a tie) gives ``p_ref``; ``gamma < 0`` is handled by symmetry. Finite ``G > 2`` with scale
@@ -905,7 +918,7 @@ def binary_stationary(p_ref: Any, beta: Any, gamma: Any = 1.0, G: Any = 2, penal
                 out.flat[i] = pr
                 continue
             roots = direct_large_g_roots(float(pr), float(bb))
-            out.flat[i] = 1.0 if roots is None else roots[0]
+            out.flat[i] = roots[0] if roots is not None and pr < roots[0] else 1.0
         return out
     raise ValueError(f"no closed form for G={G} with {normalization!r} normalisation; use stationary_policy")
 
