@@ -117,6 +117,9 @@ class OpenAISampler:
         self.max_tokens_field = max_tokens_field
         self.extra_body = dict(extra_body or {})
         self.progress = progress
+        # loopback servers are reached directly, whatever HTTP(S)_PROXY says
+        self._opener = (urllib.request.build_opener(urllib.request.ProxyHandler({})) if _is_local(self.base_url)
+                        else urllib.request.build_opener())
         self._lock = threading.Lock()
         self.stats = {"requests": 0, "retries": 0, "failures": 0}
         if not os.environ.get(api_key_env) and not _is_local(self.base_url):
@@ -163,7 +166,7 @@ class OpenAISampler:
             retry_after = None
             try:
                 req = urllib.request.Request(url, data=data, headers=self._headers(), method="POST")
-                with urllib.request.urlopen(req, timeout=self.timeout) as resp:
+                with self._opener.open(req, timeout=self.timeout) as resp:
                     raw = resp.read()
                 try:
                     out = json.loads(raw)
