@@ -334,17 +334,18 @@ def level_preference(levels: Any, q: Any, G: Any, normalization: str = "pop", st
         F = np.empty(M)
         F[order] = below - above
         return F * _scale_factor(normalization, G)
-    C = _compositions(G - 1, M)
-    if C.shape[0] * M > MAX_ENUMERATION:
+    n_comp = n_compositions(G, M)
+    if n_comp * M > MAX_ENUMERATION:
         raise ValueError(
-            f"exact preference model needs {C.shape[0]} x {M} cells (G={G}, {M} reward levels); "
+            f"exact preference model needs {n_comp} x {M} cells (G={G}, {M} reward levels); "
             "use method='mc' or fewer reward levels"
         )
-    with np.errstate(divide="ignore"):
-        logq = np.log(q)
-    safe = np.where(C > 0, C * logq, 0.0)  # 0 * log 0 := 0
-    logw = gammaln(G) - gammaln(C + 1).sum(1) + safe.sum(1)
-    w = np.exp(logw)  # exact zero weight where a level of mass 0 is used
+    C = _compositions(G - 1, M)
+    pos = q > 0
+    logq = np.where(pos, np.log(np.where(pos, q, 1.0)), 0.0)
+    logw = gammaln(G) - gammaln(C + 1).sum(1) + C @ logq
+    impossible = (C[:, ~pos] > 0).any(1)  # uses a level of mass 0 (0 * log 0 := 0 otherwise)
+    w = np.where(impossible, 0.0, np.exp(logw))
     D = (v[:, None] - v[None, :]) ** 2
     CD = C @ D  # (N, M): sum_b C_b D_{b m}
     quad = np.einsum("nm,nm->n", CD, C)
@@ -670,7 +671,7 @@ def stationary_policy(
     it = 0
     msg = ""
     with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
-        for it in range(1, max_iter + 1):
+        for it in range(1, max_iter + 1):  # noqa: B007 (it is reported after the loop)
             q = np.exp(x - logsumexp(x))
             qn, pi, lam = Phi(q)
             res = float(np.max(np.abs(qn - q)))

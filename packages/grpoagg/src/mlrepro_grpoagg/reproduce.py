@@ -13,6 +13,7 @@ from functools import partial
 from typing import Any
 
 import numpy as np
+
 from mlrepro.runs import get_logger
 
 from . import method as M
