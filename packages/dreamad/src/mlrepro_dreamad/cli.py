@@ -1,4 +1,9 @@
-"""Command line of mlrepro_dreamad (stub until the paper issue lands)."""
+"""Command line: ``mlrepro-dreamad {reproduce,eval,print-config} --recipe {paper,mini,smoke} [key=value ...]``.
+
+``reproduce`` and ``eval`` run the same pipeline (the paper trains nothing): arena win rates, decision accuracy,
+bias / diversity measures and the report. ``--dry-run`` checks every component on CPU and prints the LLM-call cost
+of the full run.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,9 @@ from .config import Config
 
 
 def _reproduce(cfg, run, args):
-    return run.write_results({"implemented": False}, claims=[], expected=cfg.expected, seeds=[cfg.seed])
+    from .reproduce import reproduce
+
+    return reproduce(cfg, run, args)
 
 
-main = make_main("dreamad", Config, {"reproduce": _reproduce})
+main = make_main("dreamad", Config, {"reproduce": _reproduce, "eval": _reproduce})

@@ -15,8 +15,12 @@ optimal set (an unparseable or illegal answer is wrong); mean and population std
 
 Bias and diversity measures are **our definitions** (the paper's are not in the available sources; spec §2.3c):
 - *modal bias*: the share of states whose modal action over the passes is not optimal;
-- *bias reinforcement*: among debates whose two initial answers were identical and wrong, the share that end on
-  that same wrong move; plus the accuracy change from the initial answers to the final one;
+- *bias reinforcement* (spec's suggestion): among debates whose two initial answers were identical and wrong, the
+  share that end on that same wrong move. With the early stop on agreement of MAD and DReaMAD this is 1 by
+  construction (the debate stops before any round), so we also report the *shared-wrong start rate* (how often
+  the debaters begin with the same wrong move) and the *wrong-consensus rate* (debates that end with both
+  debaters agreeing on a wrong move: a wrong belief entrenched), plus the accuracy change from the initial
+  answers to the final one;
 - *perspective diversity*: the debaters' initial-disagreement rate, and 1 - the mean cosine similarity of their
   initial reasonings under a hashing bag-of-words embedding (a stand-in for ``text-embedding-3-small``).
 """
@@ -247,11 +251,13 @@ def bias_reinforcement(records: list[dict]) -> dict:
     init_acc = [np.mean(r["initial_correct"]) for r in deb]
     final_acc = [float(r["correct"]) for r in deb]
     any_right = [r for r in deb if any(r["initial_correct"])]
+    wrong_consensus = [r for r in deb if r.get("consensus") and not r["correct"]]
     return {
         "debates": len(deb),
         "shared_wrong_start": len(shared_wrong),
         "shared_wrong_rate": len(shared_wrong) / len(deb) if deb else float("nan"),
         "bias_reinforcement": len(reinforced) / len(shared_wrong) if shared_wrong else float("nan"),
+        "wrong_consensus_rate": len(wrong_consensus) / len(deb) if deb else float("nan"),
         "initial_accuracy": float(np.mean(init_acc)) if deb else float("nan"),
         "final_accuracy": float(np.mean(final_acc)) if deb else float("nan"),
         "delta_accuracy": float(np.mean(final_acc) - np.mean(init_acc)) if deb else float("nan"),

@@ -15,8 +15,9 @@ behaviour is set by a :class:`MockProfile`:
 - **noise**: a share ``p_garbage`` of replies is not JSON and ``p_illegal`` name an illegal move, to exercise the
   parse-retry and invalid-move paths.
 
-Temperature: draws at temperature < 0.3 are a hash of the prompt (the same prompt gives the same answer), above it
-they come from the mock's seeded generator. The mock knows the exact solver, which is how it "plays optimally".
+Temperature: draws at temperature < 0.3 are a hash of (model identity, prompt), so the same prompt gives the same
+answer in every run and every method (like greedy decoding of one fixed model); above it they come from the
+mock's generator, which each stage re-seeds. The mock knows the exact solver, which is how it "plays optimally".
 """
 
 from __future__ import annotations
@@ -122,17 +123,21 @@ def _illegal(game: Game, s) -> Any:
 class MockLLM:
     """``fn(prompt, params, i)`` for :class:`mlrepro.sampling.scripted.ScriptedSampler`."""
 
-    def __init__(self, games: list[Game], profile: MockProfile | None = None, seed: int = 0):
+    def __init__(self, games: list[Game], profile: MockProfile | None = None, seed: int = 0, identity: int = 0):
         self.games = list(games)
         self.profile = profile or MockProfile()
         self.rng = np.random.default_rng(seed)
-        self.seed = seed
+        self.identity = identity  # fixes the low-temperature (hash) answers of this "model"
         self.n = 0
+
+    def reseed(self, seed: int) -> None:
+        """Restart the mock's random stream (each stage re-seeds, so a resumed run equals a fresh one)."""
+        self.rng = np.random.default_rng(seed)
 
     # ---- helpers -----------------------------------------------------------------------------------------
     def _u(self, temperature: float, text: str, salt: Any) -> float:
         if temperature < 0.3:
-            return _h(self.seed, text, salt) / 2**64
+            return _h(self.identity, text, salt) / 2**64
         return float(self.rng.random())
 
     def _game(self, text: str) -> Game | None:

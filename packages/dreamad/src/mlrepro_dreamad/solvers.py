@@ -14,7 +14,7 @@ from a losing position (no winning move exists) every legal move is equally opti
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from math import isqrt
 
 from .games import Chomp, CornerQueen, FibonacciNim, Game, Kayles, Move, Nim, State, chomp_internal
@@ -179,7 +179,7 @@ def _kayles_winning(g: Kayles, s) -> frozenset:
 # ------------------------------------------------------------------------------------------------------
 # Chomp
 # ------------------------------------------------------------------------------------------------------
-@lru_cache(maxsize=None)
+@cache
 def chomp_is_winning(s: tuple[int, ...]) -> bool:
     """Player to move wins on Young diagram ``s`` (poison at the origin; eating it loses).
 
