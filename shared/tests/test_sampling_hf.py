@@ -44,6 +44,15 @@ def _build_inline(root):
     return path
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny models gain nothing from intra-op threads, and on a busy 2-core machine they cost 10x or more."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
 @pytest.fixture(scope="module")
 def tiny_path(request, tmp_path_factory):
     """The session's shared tiny Qwen2 (plugin fixture ``tiny_lm_path``), else one built inline."""
