@@ -1,4 +1,4 @@
-"""Command line of mlrepro_bargainarena (stub until the paper issue lands)."""
+"""Command line of mlrepro_bargainarena: ``mlrepro-bargainarena reproduce --recipe mini`` (conventions §5)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,16 @@ from .config import Config
 
 
 def _reproduce(cfg, run, args):
-    return run.write_results({"implemented": False}, claims=[], expected=cfg.expected, seeds=[cfg.seed])
+    from .reproduce import reproduce  # heavy imports stay inside the command
+
+    return reproduce(cfg, run, args)
 
 
-main = make_main("bargainarena", Config, {"reproduce": _reproduce})
+def _eval(cfg, run, args):
+    """Re-run the evaluation stages; with ``--resume RUN_DIR`` finished sessions are reused, not replayed."""
+    from .reproduce import reproduce
+
+    return reproduce(cfg, run, args)
+
+
+main = make_main("bargainarena", Config, {"reproduce": _reproduce, "eval": _eval})
