@@ -300,3 +300,15 @@ def test_finish_reason_mapping():
     assert map_finish_reason("content_filter") == "content_filter"
     with pytest.raises(ValueError):
         OpenAISampler("m", base_url="http://127.0.0.1:1/v1", string_prompts="nope")
+
+
+@pytest.mark.api
+def test_real_endpoint_smoke():
+    """Opt-in (``-m api``, needs OPENAI_API_KEY; OPENAI_BASE_URL and MLREPRO_OPENAI_TEST_MODEL optional)."""
+    import os
+
+    s = get_sampler("openai", model=os.environ.get("MLREPRO_OPENAI_TEST_MODEL", "gpt-4o-mini"), max_retries=2)
+    out = s.generate([[{"role": "user", "content": "Reply with the single word: ok"}]],
+                     SamplingParams(n=2, temperature=0, max_new_tokens=5, logprobs=True))
+    assert len(out[0]) == 2 and all(c.text for c in out[0])
+    assert all(c.finish_reason in ("stop", "length") for c in out[0])
