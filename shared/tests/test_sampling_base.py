@@ -60,10 +60,11 @@ def test_scripted_fn_responses_stop_and_length():
         ScriptedSampler()
 
 
-def test_backend_table_and_register():
+def test_backend_table_and_register(monkeypatch):
     assert {"scripted", "hf", "vllm", "openai"} <= set(sampling.available_backends())
     with pytest.raises(ValueError, match="unknown sampling backend"):
         get_sampler("nope")
+    monkeypatch.setattr(sampling, "_BACKENDS", dict(sampling._BACKENDS))  # keep the global table clean
     register_backend("echo_test", lambda **kw: ScriptedSampler(fn=lambda p, params, j: str(p), **kw))
     s = get_sampler("echo_test")
     assert s.generate(["hi"], SamplingParams())[0][0].text == "hi"
