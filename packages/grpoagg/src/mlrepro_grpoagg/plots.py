@@ -159,16 +159,21 @@ def make_figures(stages: dict[str, Any], plots_dir: str | Path, dpi: int = 150) 
         plt = _plt()
         ex = nu["example"]
         fig, ax = plt.subplots(figsize=(5.2, 3.6))
-        ax.plot(ex["traj_steps"][: len(ex["traj_ref"])], ex["traj_ref"], label=r"start at $\pi_{ref}$")
-        ax.plot(ex["traj_steps"][: len(ex["traj_high"])], ex["traj_high"], label="start above x2")
+
+        def logit(v):
+            v = np.clip(np.asarray(v, dtype=float), 1e-15, 1 - 1e-15)
+            return np.log(v / (1 - v))
+
+        ax.plot(ex["traj_steps"][: len(ex["traj_ref"])], logit(ex["traj_ref"]), label=r"start at $\pi_{ref}$")
+        ax.plot(ex["traj_steps"][: len(ex["traj_high"])], logit(ex["traj_high"]), label="start above x2")
         if ex["roots"]:
             for v, nm in zip(ex["roots"], ("x1 (stable)", "x2 (unstable)")):
-                ax.axhline(v, ls="--", lw=1, color="gray")
-                ax.text(0, v, nm, fontsize=7, va="bottom")
+                ax.axhline(logit(v), ls="--", lw=1, color="gray")
+                ax.text(1, logit(v), f"{nm} = {v:.4f}", fontsize=7, va="bottom")
         ax.set_xscale("symlog", linthresh=10)
         ax.set_xlim(left=0)
         ax.set_xlabel("expected-gradient step")
-        ax.set_ylabel(r"$\pi_\theta(a)$")
+        ax.set_ylabel(r"log-odds of $\pi_\theta(a)$")
         ax.set_title(rf"direct KL, G $\to\infty$, $\pi_{{ref}}$ = {ex['p_ref']:g}, $\beta$ = {ex['beta']:g}", fontsize=9)
         ax.legend(fontsize=8)
         out.append(_save(fig, plots_dir / "fig4e_direct_large_g_dynamics.png", dpi))

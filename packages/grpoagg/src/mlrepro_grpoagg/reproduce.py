@@ -259,12 +259,12 @@ def stage_nonunique(cfg: Config) -> dict:
     from_high = solve(pi_ref, rd, beta, INF, penalty="direct", pi0=[nu.high_start, 1 - nu.high_start])
     theta_high = np.log([nu.high_start, 1 - nu.high_start])
     dyn_ref = M.simulate_grpo(pi_ref, rd, beta, INF, mode="expected", steps=nu.dynamics_steps, lr=nu.dynamics_lr,
-                              penalty="direct", record_every=max(1, nu.dynamics_steps // 200))
+                              penalty="direct", record_every=max(1, nu.dynamics_steps // 2000))
     dyn_high = M.simulate_grpo(pi_ref, rd, beta, INF, mode="expected", steps=nu.dynamics_steps, lr=nu.dynamics_lr,
-                               penalty="direct", theta0=theta_high, record_every=max(1, nu.dynamics_steps // 200))
+                               penalty="direct", theta0=theta_high, record_every=max(1, nu.dynamics_steps // 2000))
     below = solve(pi_ref, rd, nu.below_beta, INF, penalty="direct", raise_on_failure=False)
     dyn_below = M.simulate_grpo(pi_ref, rd, nu.below_beta, INF, mode="expected", steps=nu.dynamics_steps,
-                                lr=nu.dynamics_lr, penalty="direct", record_every=max(1, nu.dynamics_steps // 200))
+                                lr=nu.dynamics_lr, penalty="direct", record_every=max(1, nu.dynamics_steps // 2000))
     return {
         "critical_beta": crit,
         "example": {"p_ref": p, "beta": beta, "x_star": M.direct_large_g_xstar(beta),
