@@ -78,19 +78,27 @@ class Problem:
         return [f"{v[i]} {op.symbol} {op.operand} = {v[i + 1]}" for i, op in enumerate(self.ops)]
 
 
-def make_problem(rng: random.Random, difficulty: int = 1, max_value: int = 99) -> Problem:
-    """One problem with ``difficulty + 1`` operations whose intermediate values stay in ``[0, max_value]``."""
+def make_problem(rng: random.Random, difficulty: int = 1, max_value: int = 99, max_operand: int = 9,
+                 kinds: tuple[str, ...] = ("add", "sub", "mul")) -> Problem:
+    """One problem with ``difficulty + 1`` operations whose intermediate values stay in ``[0, max_value]``.
+    Additive operands are drawn from ``1..max_operand``, multipliers from ``2..4``; ``kinds`` limits the operations."""
     if difficulty < 1:
         raise ValueError("difficulty must be >= 1")
+    bad = set(kinds) - {"add", "sub", "mul"}
+    if bad or not kinds:
+        raise ValueError(f"kinds must be a non-empty subset of add, sub, mul (got {kinds})")
     while True:
         start = rng.randint(2, min(20, max_value))
         ops, x = [], start
         ok = True
         for _ in range(difficulty + 1):
-            kinds = ["add", "sub"] + (["mul"] if x <= max_value // 2 else [])
+            allowed = [k for k in kinds if k != "mul" or x <= max_value // 2] or [k for k in kinds if k != "mul"]
+            if not allowed:
+                ok = False
+                break
             for _try in range(20):
-                k = rng.choice(kinds)
-                operand = rng.randint(2, 4) if k == "mul" else rng.randint(1, 9)
+                k = rng.choice(allowed)
+                operand = rng.randint(2, 4) if k == "mul" else rng.randint(1, max_operand)
                 y = Op(k, operand).apply(x)
                 if 0 <= y <= max_value:
                     break
@@ -127,14 +135,15 @@ def render_solution(p: Problem, style: str = "medium") -> str:
 
 def generate_problems(n: int, seed: int = 0, difficulties: tuple[int, ...] | list[int] = (1, 2, 3),
                       styles: tuple[str, ...] | list[str] = ("medium",), max_value: int = 99,
-                      id_prefix: str = "arith") -> list[dict]:
+                      id_prefix: str = "arith", max_operand: int = 9,
+                      kinds: tuple[str, ...] = ("add", "sub", "mul")) -> list[dict]:
     """``n`` records, difficulty and style drawn uniformly from the given tuples, deterministic in ``seed``."""
     rng = random.Random(seed)
     out = []
     for i in range(n):
         d = rng.choice(list(difficulties))
         style = rng.choice(list(styles))
-        p = make_problem(rng, d, max_value)
+        p = make_problem(rng, d, max_value, max_operand, tuple(kinds))
         out.append({
             "id": f"{id_prefix}-{seed}-{i}",
             "question": p.question(),
