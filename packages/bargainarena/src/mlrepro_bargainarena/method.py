@@ -193,7 +193,7 @@ def fit_preference_weights(x_first: np.ndarray, x_second: np.ndarray, first_pref
     if intercept:
         reg[-1] = 0.0
     it = 0
-    for it in range(1, max_iter + 1):
+    for it in range(1, max_iter + 1):  # noqa: B007 - the count is reported
         p = _sigmoid(d @ w)
         grad = d.T @ (y - p) - reg * w
         hess = (d * (p * (1 - p))[:, None]).T @ d + np.diag(reg) + 1e-12 * np.eye(k)

@@ -6,7 +6,6 @@ ones); the sessions stages also checkpoint each finished cell, so a killed grid 
 from __future__ import annotations
 
 import argparse
-import math
 import shutil
 import time
 from pathlib import Path
@@ -14,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from mlrepro.runs import RunDir, atomic_write_json, claim, get_logger, read_json, read_jsonl
+from mlrepro.runs import RunDir, atomic_write_json, claim, get_logger, read_jsonl
 from mlrepro.sampling import SamplingParams
 
 from .agents import build_agent
@@ -23,9 +22,16 @@ from .config import AgentConfig, Config
 from .data import load_preferences, pair_log, synthetic_preferences, transcript_pairs
 from .evaluate import aggregate, score_outcome
 from .extract import extract_llm, extract_log_rule, extract_rule, split_log
-from .method import WEIGHTS, file_metrics, fit_preference_weights, pairwise_accuracy, predict_og_vs_floor, score_deal
+from .method import (
+    WEIGHTS,
+    file_metrics,
+    fit_preference_weights,
+    pairwise_accuracy,
+    predict_og_vs_floor,
+    score_deal,
+)
 from .prompts import buyer_system_prompt, parse_method
-from .protocol import Outcome, Session, SessionSlot, run_lockstep
+from .protocol import Outcome
 from .scenarios import MARKETS, PRODUCTS, all_scenarios, make_scenario
 
 log = get_logger("mlrepro.bargainarena")
@@ -208,7 +214,7 @@ def stage_tiny_lm(cfg: Config, d: Path) -> dict:
 
 def stage_transcript_pairs(cfg: Config, d: Path) -> dict:
     """Hand-made transcript pairs: log -> rule extraction -> metric; ranking and scores vs the spec."""
-    from .extract import mock_llm_extractor, parse_llm_extraction, llm_extraction_prompt  # noqa: PLC0415
+    from .extract import llm_extraction_prompt, mock_llm_extractor, parse_llm_extraction  # noqa: PLC0415
 
     out = {}
     for pair in transcript_pairs():
