@@ -19,7 +19,7 @@ def test_tiny_lm_builds_and_chats(tiny_lm_path):
     assert torch.isfinite(out.logits).all()
 
 
-def test_tiny_lm_cached(tiny_lm_path, tmp_path_factory):
+def test_tiny_lm_cached(tiny_lm_path):
     from mlrepro.testing import tiny_lm
 
     assert tiny_lm(cache_dir=tiny_lm_path.parent) == tiny_lm_path

@@ -46,11 +46,13 @@ def pytest_collection_modifyitems(config, items):
 
 
 @pytest.fixture(scope="session")
-def tiny_lm_path(tmp_path_factory):
-    """Path of a tiny Qwen2 causal LM with an in-process trained tokenizer (see ``mlrepro.testing.tiny_lm``)."""
+def tiny_lm_path():
+    """Path of a tiny Qwen2 causal LM with an in-process trained tokenizer (see ``mlrepro.testing.tiny_lm``).
+
+    Built once and cached under ``$MLREPRO_CACHE`` (default ``~/.cache/mlrepro``); tests must not modify it."""
     from mlrepro.testing import tiny_lm
 
-    return tiny_lm(arch="qwen2", cache_dir=tmp_path_factory.mktemp("tiny_lm"))
+    return tiny_lm(arch="qwen2")
 
 
 @pytest.fixture
