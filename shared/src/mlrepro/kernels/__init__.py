@@ -58,7 +58,8 @@ ignore_index=-100, reduction="token_mean", chunk_size=None, detach_mixture=False
     * scalar reductions (``token_mean``/``sum``/``seq_mean``) with ``precompute_grads`` None/True: the gradients are
       computed during the forward pass, chunk by chunk (as Liger-Kernel does), so the step costs the same four
       vocabulary matmuls as the naive one; they are kept (weight-sized float32 buffer + hidden-sized buffer) until
-      backward, which only scales them by the incoming gradient;
+      backward, which scales them in place by the incoming gradient and hands them over (one backward per forward:
+      a second backward through a retained graph raises; use ``precompute_grads=False`` for that);
     * ``reduction="none"``/``"per_seq_mean"`` or ``precompute_grads=False``: forward computes values only; backward
       recomputes each chunk's logits (one extra matmul per side) and applies the incoming per-token gradient, so any
       function of the per-token values can be differentiated.
@@ -75,9 +76,10 @@ ignore_index=-100, reduction="token_mean", chunk_size=None, detach_mixture=False
     Per-token entropy; with ``weight`` the fused :func:`fused_linear_entropy` ``(hidden, weight, *, mask=None,
     temperature=1.0, chunk_size=None)``.
 
-``chunk_size``: tokens per chunk. Default ``max(1, 2**22 // V)`` (about 16 MiB per float32 ``[chunk, V]`` buffer; an
-op keeps about six alive), e.g. 131 tokens at V=32000 and 27 at V=152064. Results do not depend on it beyond
-floating-point summation order.
+``chunk_size``: tokens per chunk. Default: ``max(2**22 // V, H // 6, 1)`` for the fused functions (the chunk's ~4
+float32 ``[chunk, V]`` buffers then stay below the one weight-sized gradient buffer the fused step needs anyway, and
+matmuls stay efficient: 256 tokens at H=1536) and ``max(2**22 // V, 1)`` for logits input (131 at V=32000). Results
+do not depend on it beyond floating-point summation order.
 
 Reference (naive, fully materialised, plain autograd; the test oracles): ``divergence_reference``,
 ``logprobs_reference``, ``entropy_reference`` and ``reduce_tokens(values, mask=None, reduction="token_mean")`` in

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import torch
 
-# Default chunk budget: rows per chunk = max(1, _CHUNK_ELEMS // V), i.e. about 16 MiB per float32 [chunk, V] buffer.
-# An op keeps about six such buffers alive, so the working set of a chunk is ~100 MiB whatever N is.
+# Default chunk budget: at least _CHUNK_ELEMS // V rows, i.e. about 16 MiB per float32 [chunk, V] buffer (an op keeps
+# about four such buffers alive), more for large hidden sizes (see resolve_chunk_size).
 _CHUNK_ELEMS = 1 << 22
 
 
@@ -20,9 +20,12 @@ def acc_dtype(x: torch.Tensor) -> torch.dtype:
     return torch.float64 if x.dtype == torch.float64 else torch.float32
 
 
-def resolve_chunk_size(chunk_size: int | None, vocab: int) -> int:
+def resolve_chunk_size(chunk_size: int | None, vocab: int, hidden: int | None = None) -> int:
+    """Rows per chunk. Default: ``max(2**22 // V, H // 6, 1)``. The fused path always holds one weight-sized float32
+    gradient buffer ([V, H]); ``H // 6`` rows keep the chunk's ~4 float32 [chunk, V] buffers at about 2/3 of it,
+    while the chunk stays large enough for efficient matmuls."""
     if chunk_size is None:
-        return max(1, _CHUNK_ELEMS // max(1, vocab))
+        return max(1, _CHUNK_ELEMS // max(1, vocab), (hidden or 0) // 6)
     if int(chunk_size) < 1:
         raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
     return int(chunk_size)
@@ -155,7 +158,7 @@ class FusedLinearFn(torch.autograd.Function):
         ctx.op, ctx.chunk, ctx.precomputed = op, chunk, weights is not None
         if weights is not None:
             vals, grads = _fused_loop(op, rows, sh, sw, th, tw, tl, weights, need, chunk)
-            ctx.grads, ctx.applied = grads, None
+            ctx.grads = grads
             return (vals * weights.to(vals.dtype)).sum()
         vals, _ = _fused_loop(op, rows, sh, sw, th, tw, tl, None, need, chunk)
         ctx.save_for_backward(rows, sh, sw, th, tw, tl)
@@ -164,24 +167,19 @@ class FusedLinearFn(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_out):
         if ctx.precomputed:
-            # The buffers hold d(sum_i w_i v_i)/d(input). Scale them in place on the first backward (no weight-sized
-            # copy); a later backward through a retained graph rescales from the factor already applied.
+            # The buffers hold d(sum_i w_i v_i)/d(input); scale them in place and hand them over (no reference kept,
+            # so autograd can adopt a buffer as ``.grad`` without a copy). A second backward through a retained graph
+            # is therefore not possible in this mode.
+            grads, ctx.grads = ctx.grads, None
+            if grads is None:
+                raise RuntimeError("fused_linear_divergence(precompute_grads=True) supports a single backward pass; "
+                                   "use precompute_grads=False to backward through the graph more than once")
             scale = float(grad_out)
-            if ctx.applied is None:
-                if scale != 1.0:
-                    for g in ctx.grads:
-                        if g is not None:
-                            g.mul_(scale)
-                ctx.applied = scale
-                out = list(ctx.grads)
-            elif ctx.applied == scale:
-                out = list(ctx.grads)
-            elif ctx.applied != 0.0:
-                out = [None if g is None else g * (scale / ctx.applied) for g in ctx.grads]
-            else:
-                raise RuntimeError("fused_linear_divergence: cannot backward again after a zero upstream gradient "
-                                   "with precomputed gradients; use precompute_grads=False")
-            return (None, None, None, None, *out)
+            if scale != 1.0:
+                for g in grads:
+                    if g is not None:
+                        g.mul_(scale)
+            return (None, None, None, None, *grads)
         rows, sh, sw, th, tw, tl = ctx.saved_tensors
         need = tuple(bool(x) for x in ctx.needs_input_grad[4:9])
         if not any(need):

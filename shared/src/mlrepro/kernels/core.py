@@ -177,7 +177,7 @@ def fused_linear_divergence(student_hidden: torch.Tensor, student_weight: torch.
     th = teacher_hidden.reshape(-1, int(teacher_hidden.shape[-1])) if teacher_hidden is not None else None
     tl = teacher_logits.reshape(-1, v) if teacher_logits is not None else None
     tw = teacher_weight if teacher_hidden is not None else None
-    chunk = resolve_chunk_size(chunk_size, v)
+    chunk = resolve_chunk_size(chunk_size, v, h)
     needs_grad = torch.is_grad_enabled() and any(
         x is not None and x.requires_grad for x in (sh, student_weight, th, tw, tl))
     if precompute_grads is None:
@@ -226,7 +226,7 @@ def fused_linear_token_logprobs(hidden: torch.Tensor, weight: torch.Tensor, labe
         raise ValueError(f"weight must be [V, {h}], got {tuple(weight.shape)}")
     v, lead = int(weight.shape[0]), tuple(hidden.shape[:-1])
     rows, lab = _label_rows(labels, lead, v, hidden.device, ignore_index)
-    vals = FusedLinearFn.apply(_lp_op(lab, temperature), rows, resolve_chunk_size(chunk_size, v), None,
+    vals = FusedLinearFn.apply(_lp_op(lab, temperature), rows, resolve_chunk_size(chunk_size, v, h), None,
                                hidden.reshape(-1, h), weight, None, None, None)
     return _reduce_rows(vals, rows, lead, "none")
 
@@ -255,7 +255,7 @@ def fused_linear_entropy(hidden: torch.Tensor, weight: torch.Tensor, *, mask: to
         raise ValueError(f"weight must be [V, {h}], got {tuple(weight.shape)}")
     v, lead = int(weight.shape[0]), tuple(hidden.shape[:-1])
     rows = _rows(lead, hidden.device, mask)
-    vals = FusedLinearFn.apply(_ent_op(temperature), rows, resolve_chunk_size(chunk_size, v), None,
+    vals = FusedLinearFn.apply(_ent_op(temperature), rows, resolve_chunk_size(chunk_size, v, h), None,
                                hidden.reshape(-1, h), weight, None, None, None)
     return _reduce_rows(vals, rows, lead, "none")
 
