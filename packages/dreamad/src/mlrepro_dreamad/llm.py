@@ -41,6 +41,8 @@ class CallLedger:
     retries: int = 0  # extra completions spent on parse retries
     unparseable: int = 0  # replies that could not be parsed (each attempt)
     gave_up: int = 0  # replies still unparseable after all retries
+    prompt_chars: int = 0  # characters sent (all messages of every request, times n)
+    completion_chars: int = 0  # characters received
 
     @property
     def total(self) -> int:
@@ -97,7 +99,7 @@ def _objects(text: str) -> list[dict]:
     return out
 
 
-def _key_scan(text: str, keys: Sequence[str]) -> dict | None:
+def _key_scan(text: str, keys: Sequence[str], optional: Sequence[str]) -> dict | None:
     """Last resort: ``key: value`` pairs (quoted or bare key; string, list, number or bool value)."""
     out: dict[str, Any] = {}
     for k in keys:
@@ -105,6 +107,9 @@ def _key_scan(text: str, keys: Sequence[str]) -> dict | None:
             r"[\"']?" + re.escape(k) + r"[\"']?\s*[:=]\s*(\"(?:[^\"\\]|\\.)*\"|\[[^\[\]]*\]|\([^()]*\)|-?\d+|true|false)",
             text, flags=re.I)
         if not m:
+            if k in optional:
+                out[k] = ""
+                continue
             return None
         v = m.group(1)
         try:
@@ -114,21 +119,24 @@ def _key_scan(text: str, keys: Sequence[str]) -> dict | None:
     return out
 
 
-def extract_json(text: str, keys: Sequence[str] = ()) -> dict | None:
-    """The first JSON object in ``text`` holding every key in ``keys`` (case-insensitive keys), else None."""
+def extract_json(text: str, keys: Sequence[str] = (), optional: Sequence[str] = ("reasoning",)) -> dict | None:
+    """The first JSON object in ``text`` holding every key in ``keys`` (keys matched case-insensitively; keys in
+    ``optional`` may be missing and then read as ""), else None."""
     if not isinstance(text, str) or not text.strip():
         return None
     cleaned = _FENCE.sub("", text).translate(_QUOTES)
     variants = [cleaned, _TRAILING_COMMA.sub(r"\1", cleaned)]
     if '"' not in cleaned and "'" in cleaned:  # a python-style dict with single quotes only
         variants.append(_TRAILING_COMMA.sub(r"\1", cleaned.replace("'", '"')))
-    want = [k.lower() for k in keys]
+    want = [k.lower() for k in keys if k not in optional]
     for v in variants:
         for obj in _objects(v):
             low = {str(k).lower(): val for k, val in obj.items()}
-            if all(k in low for k in want):
+            if all(k in low for k in want) and (want or all(k.lower() in low for k in keys)):
+                for k in keys:
+                    low.setdefault(k.lower(), "")
                 return low
-    return _key_scan(cleaned, keys) if keys else None
+    return _key_scan(cleaned, keys, optional) if keys and want else None
 
 
 # ------------------------------------------------------------------------------------------------------
@@ -161,7 +169,7 @@ class LLM:
             yield self.ledger
         finally:
             led = self.ledger
-            for k in ("logical", "retries", "unparseable", "gave_up"):
+            for k in ("logical", "retries", "unparseable", "gave_up", "prompt_chars", "completion_chars"):
                 setattr(self.lifetime, k, getattr(self.lifetime, k) + getattr(led, k))
             self.ledger = prev
 
@@ -183,7 +191,10 @@ class LLM:
         outs = self.sampler.generate(prompts, self._params(temperature, n))
         if len(outs) != len(prompts) or any(len(o) != n for o in outs):
             raise RuntimeError(f"sampler {getattr(self.sampler, 'name', '?')} returned a wrongly shaped batch")
-        return [[c.text for c in row] for row in outs]
+        self.ledger.prompt_chars += n * sum(len(str(m.get("content", ""))) for p in prompts for m in p)
+        texts = [[c.text if isinstance(c.text, str) else "" for c in row] for row in outs]
+        self.ledger.completion_chars += sum(len(t) for row in texts for t in row)
+        return texts
 
     def ask_json(self, prompts: list[Messages], temperature: float, keys: Sequence[str], n: int = 1,
                  validate: Callable[[dict], bool] | None = None) -> list[list[Reply]]:

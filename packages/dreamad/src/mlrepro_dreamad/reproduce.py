@@ -455,7 +455,7 @@ def _report(cfg, sets, solver, arena_s, acc_s, arena_l, acc_l):
 def estimate_calls(cfg: Config, sets: dict[str, list], decisions_per_game: dict[str, float]) -> dict:
     """Worst-case LLM calls of the whole run (parse retries and invalid-move re-asks excluded)."""
     n_games = cfg.arena.llm_num_games or cfg.arena.num_games
-    out: dict[str, Any] = {"per_method": {}, "opponent": 0, "total": 0}
+    out: dict[str, Any] = {"per_method": {}, "total": 0}
     items = sum(len(sets[g]) for g in cfg.accuracy.games) if cfg.accuracy.enabled else 0
     opp_per_game = {g: decisions_per_game[g] for g in cfg.arena.games}
     opp_budget = call_budget(cfg.opponent.method, cfg.method) if cfg.opponent.kind == "llm" else 0
@@ -520,7 +520,9 @@ def dry_run(cfg: Config, run) -> None:
         for g in cfg.arena.games:
             d = decide(meth, games[g], games[g].start(), llm, cfg.method)
             worst = max(worst, d.calls["calls"])
-        checks[meth] = {"max_calls": worst, "budget": call_budget(meth, cfg.method)}
+        lt = llm.lifetime
+        checks[meth] = {"max_calls": worst, "budget": call_budget(meth, cfg.method),
+                        "mean_prompt_chars_per_call": round(lt.prompt_chars / max(lt.total, 1))}
     report["method_checks"] = checks
     g0 = cfg.arena.games[0]
     seed = _seed(cfg.seed, "dry.arena")
