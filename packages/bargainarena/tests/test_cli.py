@@ -38,6 +38,7 @@ def test_paper_recipe_has_expected_block():
     ("grid.methods=[react,ours+magic]", "grid.methods"), ("grid.rounds=0", "grid.rounds"),
     ("extractor.mode=guess", "extractor.mode"), ("buyer.backend=telepathy", "buyer.backend"),
     ("feedback.reveal=[cost]", "feedback.reveal"), ("grid.sessions=ten", "grid.sessions"),
+    ("sampling.backend=openai", "buyer.model"),
 ])
 def test_bad_config_fails_naming_the_key(override, key):
     with pytest.raises(ConfigError, match=key.replace("[", r"\[").replace("+", r"\+")):

@@ -177,6 +177,13 @@ class Config:
         for key, a in (("buyer", self.buyer), ("seller", self.seller), ("extractor.agent", self.extractor.agent)):
             if a.backend not in BACKENDS:
                 raise ConfigError(f"config key '{key}.backend' must be one of {BACKENDS}, got {a.backend!r}")
+        agents = [("buyer", self.buyer), ("seller", self.seller)] if self.grid.enabled else []
+        if self.extractor.mode != "rule":
+            agents.append(("extractor.agent", self.extractor.agent))
+        for key, a in agents:
+            if (a.backend or self.sampling.backend) != "scripted" and not a.model:
+                raise ConfigError(f"config key '{key}.model' is required with backend "
+                                  f"{a.backend or self.sampling.backend!r} (scripted agents need none)")
         bad = [r for r in self.feedback.reveal if r not in ("price", "cs", "np", "ar", "score")]
         if bad:
             raise ConfigError(f"config key 'feedback.reveal': unknown field(s) {bad}")

@@ -7,6 +7,7 @@ from pathlib import Path
 from mlrepro.runs import read_json
 
 from .method import WEIGHTS
+from .scenarios import MARKETS
 
 
 def _plt():
@@ -37,7 +38,7 @@ def make_plots(results_path: str | Path, out_dir: str | Path) -> list[Path]:
     grid = m.get("grid")
     if grid and grid.get("markets"):
         rows = grid["markets"]
-        markets = sorted({r["market"] for r in rows}, key=lambda x: [r["market"] for r in rows].index(x))
+        markets = sorted({r["market"] for r in rows}, key=lambda x: MARKETS.index(x) if x in MARKETS else 99)
         methods = sorted({r["method"] for r in rows})
         fig, ax = plt.subplots(figsize=(max(6, 1.4 * len(markets)), 3.6))
         w = 0.8 / max(1, len(methods))

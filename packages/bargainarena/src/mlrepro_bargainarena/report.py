@@ -12,7 +12,7 @@ from pathlib import Path
 
 from mlrepro.runs import atomic_write_text
 
-from .scenarios import fmt_price, make_scenario
+from .scenarios import MARKETS, fmt_price, make_scenario
 
 
 def select_sessions(pairs: list[tuple[dict, dict]], max_sessions: int) -> list[tuple[dict, dict]]:
@@ -21,7 +21,8 @@ def select_sessions(pairs: list[tuple[dict, dict]], max_sessions: int) -> list[t
     for rec, ses in pairs:
         buckets[(rec["market"], rec.get("method", ""))].append((rec, ses))
     out, i = [], 0
-    keys = sorted(buckets)
+    order = {m: i for i, m in enumerate(MARKETS)}
+    keys = sorted(buckets, key=lambda k: (order.get(k[0], 99), k[1]))
     while len(out) < max_sessions and any(i < len(buckets[k]) for k in keys):
         for k in keys:
             if i < len(buckets[k]) and len(out) < max_sessions:
