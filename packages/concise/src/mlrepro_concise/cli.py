@@ -1,4 +1,4 @@
-"""Command line of mlrepro_concise (stub until the paper issue lands)."""
+"""Command line: ``mlrepro-concise {reproduce,print-config} --recipe {paper,mini,smoke}``."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ from .config import Config
 
 
 def _reproduce(cfg, run, args):
-    return run.write_results({"implemented": False}, claims=[], expected=cfg.expected, seeds=[cfg.seed])
+    from .reproduce import run_reproduce
+
+    return run_reproduce(cfg, run, args)
 
 
 main = make_main("concise", Config, {"reproduce": _reproduce})

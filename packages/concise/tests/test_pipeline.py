@@ -1,0 +1,48 @@
+import json
+from pathlib import Path
+
+import pytest
+
+from mlrepro.config import ConfigError, load_config
+from mlrepro_concise.cli import main
+from mlrepro_concise.config import Config
+
+RECIPES = Path(__file__).resolve().parents[1] / "recipes"
+
+
+def test_recipes_load_and_validate():
+    for name in ("paper", "mini", "smoke"):
+        cfg = load_config(Config, name, recipes_dir=RECIPES)
+        assert cfg.sampling.temperature == 0.7 and cfg.sampling.top_k == 40 and cfg.sampling.top_p == 0.95
+    with pytest.raises(ConfigError, match="method.methods"):
+        load_config(Config, "mini", ["method.methods=[magic]"], recipes_dir=RECIPES)
+    with pytest.raises(ConfigError, match="bon_n"):
+        load_config(Config, "mini", ["method.bon_n=[64]"], recipes_dir=RECIPES)
+    with pytest.raises(ConfigError, match="n_zero_shot"):
+        load_config(Config, "mini", ["sampling.n_zero_shot=many"], recipes_dir=RECIPES)
+
+
+def test_paper_recipe_dry_run(tmp_path, monkeypatch):
+    monkeypatch.setenv("MLREPRO_RUNS_DIR", str(tmp_path / "runs"))
+    assert main(["reproduce", "--recipe", "paper", "--dry-run", "--output-dir", str(tmp_path / "dry")]) == 0
+    info = json.loads((tmp_path / "dry" / "dry_run.json").read_text())
+    assert info["dry_run"] and info["prompts"] == 8 and set(info["pools"]) == {"naive_bon", "fs", "fs_bon", "fs_bon_budget"}
+    assert info["sft_kwargs"]["learning_rate"] == 1e-5
+
+
+def test_smoke_end_to_end_and_resume(tmp_path, monkeypatch):
+    monkeypatch.setenv("MLREPRO_RUNS_DIR", str(tmp_path / "runs"))
+    out = tmp_path / "run"
+    assert main(["reproduce", "--recipe", "smoke", "--output-dir", str(out)]) == 0
+    res = json.loads((out / "results.json").read_text())
+    assert {c["id"] for c in res["claims"]} >= {"bon_reduction_grows_with_n"}
+    assert all(isinstance(c["holds"], bool) for c in res["claims"])
+    assert res["metrics"]["base"]["n"] == 8 and "unparseable" in res["metrics"]["base"]
+    assert (out / "plots" / "accuracy_vs_tokens.png").exists()
+    assert (out / "stages" / "sample_s0" / "candidates.jsonl").exists()
+    # resume: every stage is DONE, so nothing reruns (the base stage would otherwise pre-train again)
+    (out / "stages" / "base" / "model" / "config.json").rename(out / "stages" / "base" / "model" / "config.json.bak")
+    (out / "stages" / "base" / "model" / "config.json.bak").rename(out / "stages" / "base" / "model" / "config.json")
+    mtimes = {p: p.stat().st_mtime for p in (out / "stages").rglob("DONE")}
+    assert main(["reproduce", "--recipe", "smoke", "--resume", str(out)]) == 0
+    assert {p: p.stat().st_mtime for p in (out / "stages").rglob("DONE")} == mtimes
