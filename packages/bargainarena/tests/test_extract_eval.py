@@ -67,6 +67,8 @@ def test_feedback_cells_change_and_plain_cells_repeat(played):
     assert any(len({r["price"] for r in c.records}) > 1 for c in fb)
     assert "Feedback from your earlier sessions" in fb[0].sessions[1].buyer_system
     assert "Feedback from your earlier sessions" not in fb[0].sessions[0].buyer_system
+    assert fb[0].sessions[1].to_dict()["extra"]["feedback"].startswith("Feedback from your earlier sessions")
+    assert "extra" not in fb[0].sessions[0].to_dict()
 
 
 def test_play_cells_resumes_from_checkpoint(tmp_path):

@@ -40,6 +40,7 @@ def test_catalogue_matches_spec():
     assert find_variant("Camera", "Film Camera").price == 380  # canonical metric-table price (spec quirk)
     assert find_variant("Camera", "digital").name == "Digital Camera"
     assert find_variant("Bag", "bag") is None  # ambiguous
+    assert make_scenario("vanilla", "Shoes").opener == "Hi, I'd like to buy a nice pair of shoes."
     assert fmt_price(450) == "$450" and fmt_price(447.5) == "$447.50" and fmt_price(1200) == "$1,200"
 
 

@@ -18,7 +18,7 @@ from mlrepro.runs import append_jsonl, read_jsonl
 
 from .evaluate import session_record
 from .extract import format_log
-from .prompts import MethodSpec, buyer_system_prompt, buyer_turn_note, parse_method
+from .prompts import MethodSpec, buyer_system_prompt, buyer_turn_note, feedback_block, parse_method
 from .protocol import Session, SessionSlot, run_lockstep
 from .scenarios import Scenario
 
@@ -54,6 +54,8 @@ class Cell:
         note = (lambda t, sc=self.scenario, m=self.method: buyer_turn_note(sc, m, t)) if self.method.base == "og" else None
         meta = {"method": self.method.name, "seller": self.seller_name, "session": len(self.records) + 1, **self.meta}
         s = Session(self.scenario, system, buyer_note=note, end_rule=self.end_rule, meta=meta)
+        if history:
+            s.extra["feedback"] = feedback_block(history, self.reveal, self.max_history)
         self.slot = SessionSlot(s, self.buyer, self.seller)
         self.slot.cell = self  # type: ignore[attr-defined]
         return self.slot

@@ -17,7 +17,7 @@ import re
 from typing import Any
 
 from .protocol import Outcome, Session
-from .scenarios import Scenario, find_variant
+from .scenarios import Scenario, find_variant, noun
 
 _BANNER_START = "===== Start of Session {k} ====="
 _BANNER_END = "===== End of Session {k} ====="
@@ -80,7 +80,7 @@ def extract_log_rule(text: str, scenario: Scenario, end_rule: str = "action") ->
 def llm_extraction_prompt(transcript: str, scenario: Scenario) -> list[dict]:
     """Chat prompt asking an LLM for the deal price (and item) of one session (our wording)."""
     lines = [
-        f"Below is the record of one bargaining session between a buyer and a seller over a {scenario.product.lower()}.",
+        f"Below is the record of one bargaining session between a buyer and a seller over a {noun(scenario.product)}.",
         "Decide whether they agreed on a deal. A deal exists only if one side accepted the other's price with "
         "[DEAL]. For an instalment deal give the total amount only, not the monthly part or the months.",
         "Answer with exactly one line:",

@@ -195,6 +195,7 @@ class Session:
         opener = scenario.opener
         self.turns: list[Turn] = [Turn("buyer", opener, opener, None, "", -1)]
         self.outcome: Outcome | None = None
+        self.extra: dict[str, Any] = {}  # e.g. the across-session feedback the buyer was shown (kept in to_dict)
 
     # ---- state ----------------------------------------------------------------------------------------
     @property
@@ -333,7 +334,8 @@ class Session:
 
     def to_dict(self) -> dict:
         return {"scenario": self.scenario.key, "meta": self.meta, "turns": [t.to_dict() for t in self.turns],
-                "outcome": self.outcome.to_dict() if self.outcome else None, "problems": self.problems()}
+                "outcome": self.outcome.to_dict() if self.outcome else None, "problems": self.problems(),
+                **({"extra": self.extra} if self.extra else {})}
 
 
 # -----------------------------------------------------------------------------------------------------------

@@ -70,6 +70,9 @@ def render_markdown(sections: list[tuple[str, list[tuple[dict, dict]]]], title: 
             if rec.get("og_compliance") is not None:
                 out.append(f"- OG-Narrator price compliance: {rec['og_compliance']:.0%}")
             out.append("")
+            fb = (ses.get("extra") or {}).get("feedback")
+            if fb:
+                out += ["Across-session feedback in the buyer's prompt:", "", "```", fb, "```", ""]
             for t in ses["turns"]:
                 who = "**Buyer**" if t["role"] == "buyer" else "**Seller**"
                 body = t["text"].strip().replace("\n", "  \n")
@@ -97,6 +100,9 @@ def render_html(sections: list[tuple[str, list[tuple[dict, dict]]]], title: str)
             out.append(f"<h3>{e(_title(rec))}</h3><p class='meta'>prices: {e(_facts(rec))}<br>"
                        f"outcome: <b>{e(_score_line(rec))}</b><br>unparseable replies: {rec.get('unparseable', 0)}"
                        + (f"<br>flags: {e(', '.join(rec['flags']))}" if rec.get("flags") else "") + "</p>")
+            fb = (ses.get("extra") or {}).get("feedback")
+            if fb:
+                out.append(f"<p class='meta'>Across-session feedback in the buyer's prompt:</p><pre>{e(fb)}</pre>")
             for t in ses["turns"]:
                 cls = "b" if t["role"] == "buyer" else "s"
                 out.append(f"<div class='turn {cls}'><b>{'Buyer' if cls == 'b' else 'Seller'}:</b> {e(t['text'])}</div>")

@@ -196,6 +196,12 @@ MARKET_TITLES = {
 }
 
 OPENER = "Hi, I'd like to buy a nice {product}."  # fixed first buyer message (spec §2.2; our wording)
+_COUNT_NOUN = {"Shoes": "pair of shoes"}
+
+
+def noun(product: str) -> str:
+    """The product as a countable noun phrase (``camera``, ``pair of shoes``)."""
+    return _COUNT_NOUN.get(product, product.lower())
 
 
 def fmt_price(p: float) -> str:
@@ -225,7 +231,7 @@ class Scenario:
 
     @property
     def opener(self) -> str:
-        return OPENER.format(product=self.product.lower())
+        return OPENER.format(product=noun(self.product))
 
     @property
     def key(self) -> str:
@@ -283,7 +289,7 @@ A [DEAL] or a [QUIT] from either side ends the conversation.{first}"""
 def _buyer_prompt(market: str, product: str, budget: float, list_price: float, rounds: int,
                   inventory: list[Variant] | None, desired: str) -> str:
     lines = [
-        f"You are a buyer bargaining with a seller over a {product.lower()}. Market: {MARKET_TITLES[market]}.",
+        f"You are a buyer bargaining with a seller over a {noun(product)}. Market: {MARKET_TITLES[market]}.",
         "",
         "Private facts (never tell the seller):",
         f"- Your budget, the most you are allowed to pay: {fmt_price(budget)}",
@@ -323,7 +329,7 @@ def _buyer_prompt(market: str, product: str, budget: float, list_price: float, r
 
 def _seller_prompt(market: str, product: str, list_price: float, cost: float, inventory: list[Variant] | None) -> str:
     lines = [
-        f"You are a seller bargaining with a buyer over a {product.lower()}. Market: {MARKET_TITLES[market]}.",
+        f"You are a seller bargaining with a buyer over a {noun(product)}. Market: {MARKET_TITLES[market]}.",
         "",
     ]
     if inventory:
