@@ -444,7 +444,7 @@ def _report(cfg, sets, solver, arena_s, acc_s, arena_l, acc_l):
         rows = [[lab, meth, str(c["budget"]), str(c["max_calls"]), f"{c['mean_calls']:.2f}", str(c["unparseable"]),
                  str(c["gave_up"]), str(c["illegal_arena"]), str(c["fallback_arena"])]
                 for lab, d in calls.items() for meth, c in d.items()]
-        tables["llm_calls"] = _md(["model", "method", "budget", "max calls", "mean calls", "unparseable", "gave up",
+        tables["llm_calls"] = _md(["model", "method", "budget", "max calls", "mean calls (incl. retries)", "unparseable", "gave up",
                                    "illegal (arena)", "random fallback (arena)"], rows)
     return metrics, claims, tables
 
