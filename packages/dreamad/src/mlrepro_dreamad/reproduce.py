@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from mlrepro.runs import claim, get_logger, read_json
+from mlrepro.runs import atomic_write_text, claim, get_logger, read_json
 
 from .agents import MethodAgent, make_scripted_agent
 from .config import Config, ModelCfg
@@ -204,7 +204,7 @@ def reproduce(cfg: Config, run, args) -> dict | None:
     metrics, claims, tables = _report(cfg, sets, solver, arena_s, acc_s, arena_l, acc_l)
     for name, md in tables.items():
         log.info("%s\n%s", name, md)
-    (run.path / "tables.md").write_text("\n\n".join(f"## {k}\n\n{v}" for k, v in tables.items()) + "\n")
+    atomic_write_text(run.path / "tables.md", "\n\n".join(f"## {k}\n\n{v}" for k, v in tables.items()) + "\n")
     results = run.write_results(_round(metrics), claims=claims, expected=cfg.expected, seeds=[cfg.seed],
                                 wall_time_s=time.time() - t0, tables=tables)
     from .plots import make_plots
@@ -505,6 +505,10 @@ def dry_run(cfg: Config, run) -> None:
         b = real.backend(label)
         if b == "scripted":
             report["backends"][label] = "scripted (mock)"
+            continue
+        if b != "openai":  # hf / vllm would load the weights: not in a dry run
+            report["backends"][label] = {"constructed": False, "backend": b, "model": real.models[label].model,
+                                         "note": "weights are not loaded in a dry run"}
             continue
         try:
             s, _ = real._build(label)
