@@ -173,6 +173,22 @@ def test_bf16_weights_fused_close_to_fp32():
     assert float(cos) > 0.99
 
 
+def test_bf16_hidden_with_fp32_head():
+    g = _gen(15)
+    sh = torch.randn(2, 8, 16, generator=g).bfloat16().requires_grad_()
+    sw = (torch.randn(40, 16, generator=g) * 0.3).requires_grad_()
+    tl = torch.randn(2, 8, 40, generator=g).bfloat16()
+    for pre in (True, False):
+        out = fused_linear_divergence(sh, sw, teacher_logits=tl, kind="skew_rkl", chunk_size=5, precompute_grads=pre)
+        gh, gw = torch.autograd.grad(out, (sh, sw))
+        assert gh.dtype == torch.bfloat16 and gw.dtype == torch.float32
+        ref = divergence_reference(sh.float() @ sw.T, tl, "skew_rkl").mean()
+        rh, rw = torch.autograd.grad(ref, (sh, sw))
+        torch.testing.assert_close(out, ref)
+        torch.testing.assert_close(gw, rw)
+        torch.testing.assert_close(gh, rh)
+
+
 # ------------------------------------------------------------------------------------------------ invariances, masks
 def test_chunk_size_invariance():
     g = _gen(8)

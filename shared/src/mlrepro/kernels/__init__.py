@@ -64,7 +64,10 @@ ignore_index=-100, reduction="token_mean", chunk_size=None, detach_mixture=False
       recomputes each chunk's logits (one extra matmul per side) and applies the incoming per-token gradient, so any
       function of the per-token values can be differentiated.
 
-    Weight gradients are accumulated across chunks in float32 and returned in the weight's dtype.
+    Weight gradients are accumulated across chunks in float32 and returned in the weight's dtype; hidden states
+    of another dtype than their head (bf16 activations, fp32 head) are cast to the head's dtype chunk by chunk.
+    Under DeepSpeed ZeRO-3 / FSDP the head weight is sharded outside its module's forward: gather it first (e.g.
+    ``deepspeed.zero.GatheredParameters``) or call these functions where the full weight is available.
 
 ``token_logprobs(logits, labels, *, weight=None, temperature=1.0, ignore_index=-100, chunk_size=None)``
     Per-token ``log softmax(logits / T)[label]`` (token shape, 0 at ignored labels). With ``weight=[V, H]`` the first

@@ -111,13 +111,13 @@ def _fused_loop(op, rows, sh, sw, th, tw, tl, w, need, chunk):
     for j0 in range(0, m, chunk):
         j1 = min(m, j0 + chunk)
         idx = rows[j0:j1]
-        hs = sh.index_select(0, idx)
+        hs = sh.index_select(0, idx).to(sw.dtype)  # e.g. bf16 activations with an fp32 head (autocast training)
         bufs = [_fresh(hs @ sw.t(), dt)]
         ht = None
         if tl is not None:
             bufs.append(_fresh(tl.index_select(0, idx), dt))
         elif th is not None:
-            ht = th.index_select(0, idx)
+            ht = th.index_select(0, idx).to(tw.dtype)
             bufs.append(_fresh(ht @ tw.t(), dt))
         v, gs, gt = op(bufs, j0, j1, None if w is None else w[j0:j1], need_s, need_t)
         vals[j0:j1] = v

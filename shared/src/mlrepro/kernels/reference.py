@@ -13,8 +13,9 @@ import torch
 REDUCTIONS = ("token_mean", "sum", "none", "seq_mean", "per_seq_mean")
 
 
-def _f(x: torch.Tensor) -> torch.Tensor:
-    return x if x.dtype == torch.float64 else x.float()
+def _f(x: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
+    x = x if x.dtype == torch.float64 else x.float()
+    return x if temperature == 1.0 else x / temperature
 
 
 def _alpha_column(alpha, lead_shape, ref: torch.Tensor) -> torch.Tensor:
@@ -28,8 +29,8 @@ def divergence_reference(student_logits: torch.Tensor, teacher_logits: torch.Ten
                          alpha=0.1, beta: float = 0.5, temperature: float = 1.0,
                          detach_mixture: bool = False) -> torch.Tensor:
     """Per-token divergence ``[...]`` between teacher ``p`` and student ``q`` (see :mod:`mlrepro.kernels`)."""
-    ls = torch.log_softmax(_f(student_logits) / temperature, dim=-1)
-    lt = torch.log_softmax(_f(teacher_logits) / temperature, dim=-1)
+    ls = torch.log_softmax(_f(student_logits, temperature), dim=-1)
+    lt = torch.log_softmax(_f(teacher_logits, temperature), dim=-1)
     if kind == "jsd" and beta == 0.0:
         kind = "kl"
     elif kind == "jsd" and beta == 1.0:
@@ -57,14 +58,14 @@ def divergence_reference(student_logits: torch.Tensor, teacher_logits: torch.Ten
 def logprobs_reference(logits: torch.Tensor, labels: torch.Tensor, *, temperature: float = 1.0,
                        ignore_index: int = -100) -> torch.Tensor:
     """``log softmax(logits / T)[label]`` per token, 0 where ``labels == ignore_index``."""
-    lp = torch.log_softmax(_f(logits) / temperature, dim=-1)
+    lp = torch.log_softmax(_f(logits, temperature), dim=-1)
     keep = labels != ignore_index
     out = lp.gather(-1, torch.where(keep, labels, 0).unsqueeze(-1)).squeeze(-1)
     return torch.where(keep, out, torch.zeros_like(out))
 
 
 def entropy_reference(logits: torch.Tensor, *, temperature: float = 1.0) -> torch.Tensor:
-    lp = torch.log_softmax(_f(logits) / temperature, dim=-1)
+    lp = torch.log_softmax(_f(logits, temperature), dim=-1)
     return -(lp.exp() * lp).sum(-1)
 
 
