@@ -147,7 +147,8 @@ def make_claims(cfg: Config, metrics: dict) -> list:
     return claims
 
 
-def write_report(cfg: Config, run: RunDir, exact: dict | None, tasks: dict, wall_time_s: float) -> dict:
+def write_report(cfg: Config, run: RunDir, exact: dict | None, tasks: dict, wall_time_s: float,
+                 cpu_time_s: float | None = None) -> dict:
     metrics: dict = {"exact_score": summarise_exact(exact), "tasks": {}}
     records = []
     for tc in cfg.tasks:
@@ -157,6 +158,7 @@ def write_report(cfg: Config, run: RunDir, exact: dict | None, tasks: dict, wall
     claims = make_claims(cfg, metrics)
     run.write_samples(records)
     res = run.write_results(metrics, claims=claims, expected=cfg.expected, seeds=[cfg.seed], wall_time_s=wall_time_s,
+                            cpu_time_s=None if cpu_time_s is None else round(cpu_time_s, 1),
                             config_summary={"sde": f"{cfg.sde.kind}/{cfg.sde.schedule}", "time_grid": cfg.eval.time_grid,
                                             "n_samples": cfg.eval.n_samples, "train_steps": cfg.train.steps,
                                             "model": f"FNO w{cfg.model.width} m{cfg.model.n_modes} l{cfg.model.n_layers}",

@@ -215,7 +215,7 @@ def _task_cells(cfg: Config, task: TaskConfig) -> list[tuple[str, str, int, str,
         s, n = parse_run(spec)
         for res in sorted({task.n_points, *e.resolutions}):
             cells.append(("resolution", s, n, e.time_grid, res))
-    for grid in e.grid_ablation:
+    for grid in dict.fromkeys([e.time_grid, *e.grid_ablation]):
         for s in e.grid_ablation_samplers:
             for n in e.grid_ablation_nfe:
                 cells.append(("grid", s, n, grid, task.n_points))
@@ -254,12 +254,12 @@ def reproduce(cfg: Config, run: RunDir, args) -> dict | None:
 
         return dry_run(cfg, run)
     _set_threads(cfg)
-    t0 = time.time()
+    t0, c0 = time.time(), time.process_time()
     exact = run.stage("exact_score", lambda d: stage_exact(cfg, d)) if cfg.eval.exact_score else None
     tasks = {t.name: _run_task(cfg, run, i, t) for i, t in enumerate(cfg.tasks)}
     from .report import write_report
 
-    return write_report(cfg, run, exact, tasks, wall_time_s=time.time() - t0)
+    return write_report(cfg, run, exact, tasks, wall_time_s=time.time() - t0, cpu_time_s=time.process_time() - c0)
 
 
 def train_only(cfg: Config, run: RunDir, args) -> None:
