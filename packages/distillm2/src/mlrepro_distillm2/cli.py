@@ -1,4 +1,4 @@
-"""Command line of mlrepro_distillm2 (stub until the paper issue lands)."""
+"""Command line of mlrepro_distillm2: ``reproduce``, ``train``, ``eval``, ``print-config`` (see ``--help``)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,21 @@ from .config import Config
 
 
 def _reproduce(cfg, run, args):
-    return run.write_results({"implemented": False}, claims=[], expected=cfg.expected, seeds=[cfg.seed])
+    from .reproduce import reproduce
+
+    return reproduce(cfg, run, args)
 
 
-main = make_main("distillm2", Config, {"reproduce": _reproduce})
+def _train(cfg, run, args):
+    from .reproduce import train
+
+    return train(cfg, run, args)
+
+
+def _eval(cfg, run, args):
+    from .reproduce import evaluate_cmd
+
+    return evaluate_cmd(cfg, run, args)
+
+
+main = make_main("distillm2", Config, {"reproduce": _reproduce, "train": _train, "eval": _eval})

@@ -1,0 +1,82 @@
+"""Figures of the mini recipe, made from ``results.json`` only (never from live objects)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mlrepro.plotting import load_results, new_figure, save_figure
+
+_HIGHLIGHT = {"distillm_v2": "C3", "dpkd": "C7"}
+_PALETTE = ["C0", "C1", "C2", "C4", "C5", "C6", "C8", "C9"]
+
+
+def _color(name: str, i: int) -> str:
+    return _HIGHLIGHT.get(name, _PALETTE[i % len(_PALETTE)])
+
+
+def _band(ax, curve, label, color=None, lw=1.4):
+    x, m, s = curve["step"], curve["mean"], curve["std"]
+    if not x:
+        return
+    line, = ax.plot(x, m, label=label, color=color, lw=lw)
+    if color is None:
+        color = line.get_color()
+    ax.fill_between(x, [a - b for a, b in zip(m, s)], [a + b for a, b in zip(m, s)], color=line.get_color(),
+                    alpha=0.15, lw=0)
+
+
+def make_plots(results_path: str | Path, out_dir: str | Path) -> list[Path]:
+    """``kl_vs_step.png`` (held-out KL for every loss), ``likelihood_curves.png`` (student NLL of held-out teacher
+    responses and of its own epoch-start responses), ``final_kl.png`` (final KL per loss, mean and std over seeds)."""
+    res = load_results(results_path)
+    runs = res.get("metrics", {}).get("runs", {})
+    out_dir = Path(out_dir)
+    if not runs:
+        return []
+    paths = []
+    fig, axes = new_figure(size=(6.0, 4.0))
+    ax = axes[0][0]
+    for i, (name, r) in enumerate(runs.items()):
+        _band(ax, r["curve_kl"], name, _color(name, i), lw=2.2 if name == "distillm_v2" else 1.3)
+    ax.set_xlabel("training step (Algorithm 1, all epochs)")
+    ax.set_ylabel("held-out KL(teacher || student) per token")
+    ax.set_title("Exact token-level KL on held-out teacher responses")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    kl_max = max(max(r["curve_kl"]["mean"] or [0]) for n, r in runs.items() if n != "dpkd") if len(runs) > 1 else None
+    if kl_max and "dpkd" in runs:
+        ax.set_ylim(top=kl_max * 1.15)
+    paths.append(save_figure(fig, out_dir / "kl_vs_step.png"))
+
+    fig, axes = new_figure(ncols=2, size=(5.2, 4.0))
+    for ax, key, title in ((axes[0][0], "curve_nll_teacher_resp", "NLL of held-out teacher responses"),
+                           (axes[0][1], "curve_nll_own_resp", "NLL of own epoch-start responses")):
+        for i, (name, r) in enumerate(runs.items()):
+            color = _color(name, i)
+            lw = 2.2 if name in _HIGHLIGHT else 1.1
+            segs = r[key]["segments"] if "segments" in r[key] else [r[key]]
+            for j, seg in enumerate(segs):
+                _band(ax, seg, name if j == 0 else None, color, lw=lw)
+        ax.set_xlabel("training step")
+        ax.set_ylabel("student NLL per token (nats)")
+        ax.set_title(title, fontsize=10)
+        ax.grid(alpha=0.3)
+    axes[0][1].set_title("NLL of own epoch-start responses\n(new samples at each epoch start)", fontsize=10)
+    axes[0][1].set_yscale("log")
+    axes[0][0].legend(fontsize=7)
+    paths.append(save_figure(fig, out_dir / "likelihood_curves.png"))
+
+    fig, axes = new_figure(size=(6.0, 3.6))
+    ax = axes[0][0]
+    names = list(runs)
+    means = [runs[n]["final_kl"]["mean"] for n in names]
+    stds = [runs[n]["final_kl"]["std"] for n in names]
+    ax.bar(names, means, yerr=stds, color=[_color(n, i) for i, n in enumerate(names)], capsize=3)
+    init = [runs[n]["initial_kl"]["mean"] for n in names]
+    ax.axhline(sum(init) / len(init), color="k", ls="--", lw=1, label="initial (SFT student)")
+    ax.set_ylabel("final held-out KL per token")
+    ax.tick_params(axis="x", labelrotation=30, labelsize=8)
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3, axis="y")
+    paths.append(save_figure(fig, out_dir / "final_kl.png"))
+    return paths
