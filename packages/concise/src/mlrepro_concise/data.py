@@ -11,9 +11,44 @@ import json
 import random
 from pathlib import Path
 
-from mlrepro.tasks import STYLES, load_gsm8k, load_math, make_problem, render_solution
+from mlrepro.tasks import load_gsm8k, load_math, make_problem
+
+STYLES = ("terse", "medium", "verbose")
 
 PROMPT_SEP = "\n\n"
+
+
+STYLE_NAMES = ("terse", "medium", "verbose")
+
+
+def render(p, style: str) -> str:
+    """The miniature's three solution styles for one :class:`mlrepro.tasks.Problem`, all ending "The answer is N.".
+
+    - ``verbose`` restates each question sentence before its computation and recaps at the end;
+    - ``medium`` names each change briefly;
+    - ``terse`` writes the equations only.
+    Restating a sentence is a copy a small transformer learns easily (an induction pattern), so longer styles are
+    also the more reliable ones for the tiny model, as longer reasoning is for real models on harder problems.
+    """
+    v = p.values()
+    lines = []
+    for i, op in enumerate(p.ops):
+        eq = f"{v[i]} {op.symbol} {op.operand} = {v[i + 1]}"
+        act = f"{p.name} gets {op.operand} more {p.item}" if op.kind == "add" else (
+            f"{p.name} gives away {op.operand} {p.item}" if op.kind == "sub" else f"the {p.item} are multiplied by {op.operand}")
+        if style == "verbose":
+            lines.append(f"{act}, so {p.name} has {eq} {p.item}.")
+        elif style == "medium":
+            lines.append(f"{act}: {eq}.")
+        elif style == "terse":
+            lines.append(eq)
+        else:
+            raise ValueError(f"unknown style {style!r}; known: {STYLE_NAMES}")
+    if style == "verbose":
+        lines.insert(0, f"{p.name} has {p.start} {p.item}.")
+        lines.append(f"So {p.name} has {v[-1]} {p.item} now.")
+    lines.append(f"The answer is {p.answer}.")
+    return "\n".join(lines)
 
 
 def to_answer_is(solution: str, answer: str) -> str:
@@ -41,7 +76,7 @@ def synthetic_records(n: int, seed: int, difficulties: list[int], style: str = "
     for i in range(n):
         p = make_problem(rng, rng.choice(difficulties), **_world(world))
         out.append({"id": f"{id_prefix}{seed}-{i}", "question": p.question(), "answer": str(p.answer),
-                    "solution": to_answer_is(render_solution(p, style), str(p.answer)),
+                    "solution": render(p, style),
                     "difficulty": p.difficulty, "_problem": p})
     return out
 
@@ -72,7 +107,7 @@ def pretrain_documents(n_docs: int, seed: int, difficulties: list[int], style_mi
         exs = []
         for _ in range(k):
             p = make_problem(rng, rng.choice(difficulties), **_world(world))
-            exs.append(f"{zs_prompt(p.question())} {to_answer_is(render_solution(p, style), str(p.answer))}")
+            exs.append(f"{zs_prompt(p.question())} {render(p, style)}")
         docs.append(PROMPT_SEP.join(exs))
     return docs
 
