@@ -29,8 +29,9 @@ def test_unet_shapes_and_length_check():
         net(torch.randn(2, 16, 10), torch.ones(2, 1, 10), torch.randn(2, 16, 10), torch.rand(2))
 
 
-def test_output_independent_of_padding_and_batch_mates():
-    m = tiny().eval()
+@pytest.mark.parametrize("skip", [False, True])
+def test_output_independent_of_padding_and_batch_mates(skip):
+    m = tiny(linear_skip=skip).eval()
     x1, mask, u, s, e = batch(B=2, L=20)
     x0 = torch.randn(2, 16, 20)
     L = 13

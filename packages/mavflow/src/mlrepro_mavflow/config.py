@@ -124,6 +124,8 @@ class ModelConfig:
     time_emb_dim: int = 128
     unit_emb_dim: int = 64
     encoder_layers: int = field(default=2, metadata=_h("conv layers of the unit encoder producing mu"))
+    linear_skip: bool = field(default=False, metadata=_h(
+        "time-modulated 1x1 path from [x_t; mu] to the velocity (CPU adaptation when channels < n_mels)"))
     use_speaker: bool = True
     use_emotion: bool = True
     use_prompt: bool = field(default=False, metadata=_h("X~1 acoustic prompt input ([UNKNOWN] in the paper)"))

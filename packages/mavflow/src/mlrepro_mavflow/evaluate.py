@@ -2,10 +2,11 @@
 
 - SECS / SS: cosine between verifier embeddings of the source clip and of the generated mel (``method.speaker``).
 - mel MSE: mean squared error of log-mels of equal length.
-- MCD: mel-cepstral distortion, (10 / ln 10) * sqrt(2 * sum_{k=1..K} (c_k - c'_k)^2) per frame, averaged over
-  frames; cepstra = orthonormal DCT-II of the natural-log mel (c0, the energy term, excluded).
-- DTW: librosa DTW (Euclidean local cost on MFCC c1..c12, steps (1,1), (0,1), (1,0)) between generated and
-  reference; reported as accumulated cost / path length. ``dtw_warp`` = path length / reference length - 1 (0 when
+- MCD: mel-cepstral distortion, (10 / ln 10) * sqrt(2 * sum_{k=1..12} (c_k - c'_k)^2) per frame, averaged over
+  frames; c_k = the real cepstrum of the log-magnitude mel spectrum, DCT-II(log mel)_k / (2 M) (c0, the energy
+  term, excluded). Frame-aligned, for outputs of equal length.
+- DTW: librosa DTW (Euclidean local cost on the same cepstra c1..c12, steps (1,1), (0,1), (1,0)) between generated
+  and reference; reported as accumulated cost / path length. ``dtw_warp`` = path length / reference length - 1 (0 when
   the timing needs no warping). Stand-ins for the paper's DTW / DTW-SL, whose definitions are [UNKNOWN].
 - length-match error: |frames(output) - frames(source)| (the isometric constraint asks for 0).
 - Emo-Acc: accuracy of the emotion classifier (``emotion.EmotionClassifier``) on generated mels.
@@ -14,10 +15,15 @@
 from __future__ import annotations
 
 import numpy as np
-
-from .method.units import mfcc_from_logmel
+from scipy.fft import dct
 
 MCD_CONST = 10.0 / np.log(10.0)
+
+
+def mel_cepstrum(logmel: np.ndarray, n: int = 13) -> np.ndarray:
+    """Real cepstrum of a natural-log mel spectrum [M, L]: c_k = DCT-II(log S)_k / (2 M), k = 0..n-1."""
+    x = np.asarray(logmel, dtype=np.float64)
+    return dct(x, type=2, norm=None, axis=0)[:n] / (2 * x.shape[0])
 
 
 def mel_mse(a: np.ndarray, b: np.ndarray) -> float:
@@ -29,17 +35,17 @@ def mel_mse(a: np.ndarray, b: np.ndarray) -> float:
 
 def mcd(a: np.ndarray, b: np.ndarray, n_mfcc: int = 13) -> float:
     """Frame-aligned mel-cepstral distortion (dB) of two log-mels [M, L] of equal length."""
-    ca, cb = mfcc_from_logmel(a, n_mfcc)[1:], mfcc_from_logmel(b, n_mfcc)[1:]
+    ca, cb = mel_cepstrum(a, n_mfcc)[1:], mel_cepstrum(b, n_mfcc)[1:]
     if ca.shape != cb.shape:
         raise ValueError("mcd needs equal lengths (use dtw_distance for unequal ones)")
     return float((MCD_CONST * np.sqrt(2.0 * ((ca - cb) ** 2).sum(0))).mean())
 
 
 def dtw_distance(a: np.ndarray, b: np.ndarray, n_mfcc: int = 13) -> tuple[float, float]:
-    """(accumulated cost / path length, path length / len(b) - 1) of the DTW alignment of MFCC(a) to MFCC(b)."""
+    """(accumulated cost / path length, path length / len(b) - 1) of the DTW alignment of cepstra(a) to cepstra(b)."""
     import librosa
 
-    fa, fb = mfcc_from_logmel(a, n_mfcc)[1:], mfcc_from_logmel(b, n_mfcc)[1:]
+    fa, fb = mel_cepstrum(a, n_mfcc)[1:], mel_cepstrum(b, n_mfcc)[1:]
     D, wp = librosa.sequence.dtw(X=fa, Y=fb, metric="euclidean")
     return float(D[-1, -1] / len(wp)), float(len(wp) / fb.shape[1] - 1.0)
 

@@ -45,8 +45,10 @@ def plot_nfe_guidance(results: dict, out: Path) -> None:
         a.set_xscale("log", base=2)
         a.set_xlabel("NFE (network evaluations per sample, w = 0)")
         a.set_title(t, fontsize=10)
-        a.legend(fontsize=7)
-    ax[2].set_yscale("log")
+        if a.get_legend_handles_labels()[0]:
+            a.legend(fontsize=7)
+    if ax[2].lines:
+        ax[2].set_yscale("log")
     g = [r for r in rows if r["kind"] == "guidance"]
     for comb, ls in (("nested", "-"), ("independent", "--")):
         for lab, sel in (("w_a only", lambda r: r["w_v"] == 0), ("w_v only", lambda r: r["w_a"] == 0),

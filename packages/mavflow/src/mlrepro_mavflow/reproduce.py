@@ -36,6 +36,14 @@ SETS = ("xvec_pool", "verifier_pool", "train", "test", "pairs")
 
 
 # ------------------------------------------------------------------------------------------------ helpers
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeError(f"device={name!r} but CUDA is not available (use device=cpu or auto)")
+    return torch.device(name)
+
+
 def _norm(mels: list[np.ndarray], stats) -> list[torch.Tensor]:
     mean, std = stats
     return [torch.from_numpy((m - mean) / std).float() for m in mels]
@@ -72,7 +80,7 @@ def build_model(cfg: Config, n_units: int, variant: str) -> MAVFlow:
                    use_emotion=m.use_emotion and variant not in ("no_emotion", "no_both"), use_prompt=m.use_prompt,
                    sigma_min=c.sigma_min, p_drop_speaker=c.p_drop_speaker, p_drop_emotion=c.p_drop_emotion,
                    prior_loss_weight=c.prior_loss_weight, prompt_prob=c.prompt_prob, prompt_max_frac=c.prompt_max_frac,
-                   attn_where=m.attn_where)
+                   attn_where=m.attn_where, linear_skip=m.linear_skip)
 
 
 class Ctx:
@@ -81,6 +89,7 @@ class Ctx:
     def __init__(self, cfg: Config, run):
         self.cfg, self.run = cfg, run
         self._sets: dict[str, ClipSet] = {}
+        self.device = resolve_device(cfg.device)
 
     def sets(self, name: str) -> ClipSet:
         if name not in self._sets:
@@ -107,13 +116,13 @@ class Ctx:
         n_cls = sd["head.2.weight"].shape[0]
         m = build_tdnn(self.cfg, n_cls)
         m.load_state_dict(sd)
-        return m.eval()
+        return m.eval().to(self.device)
 
     def emo_clf(self) -> EmotionClassifier:
         m = EmotionClassifier(self.cfg.data.n_mels, self.cfg.data.n_emotions, self.cfg.emotion.classifier_channels)
         m.load_state_dict(torch.load(self.run.stage_dir("emotion_classifier") / "emo_clf.pt", map_location="cpu",
                                      weights_only=True))
-        return m.eval()
+        return m.eval().to(self.device)
 
     def dur(self, n_units: int) -> DurationPredictor:
         d = self.cfg.duration
@@ -126,7 +135,7 @@ class Ctx:
         m = build_model(self.cfg, n_units, variant)
         m.load_state_dict(torch.load(self.run.stage_dir(f"train_{variant}") / "model.pt", map_location="cpu",
                                      weights_only=True))
-        return m.eval()
+        return m.eval().to(self.device)
 
 
 # ------------------------------------------------------------------------------------------------ stages
@@ -192,18 +201,19 @@ def stage_speaker(cfg: Config, ctx: Ctx, d: Path) -> dict:
         labels = np.unique(cs.speaker, return_inverse=True)[1]
         torch.manual_seed(seed)
         m = build_tdnn(cfg, int(labels.max()) + 1)
-        out[name] = train_mel_classifier(m, _norm(cs.mels, stats), labels, s.steps, s.batch_size, s.lr, seed, desc=name)
+        out[name] = train_mel_classifier(m, _norm(cs.mels, stats), labels, s.steps, s.batch_size, s.lr, seed, desc=name,
+                                         device=ctx.device)
         torch.save(m.state_dict(), d / f"{name}.pt")
         models[name] = m
     cond, ver = models["cond_tdnn"], models["verifier_tdnn"]
     tr, te, pairs = ctx.sets("train"), ctx.sets("test"), ctx.sets("pairs")
     emb = {}
-    emb["a_utt_train"] = batched_apply(cond.embed, _norm(tr.mels, stats)).numpy()
-    emb["a_utt_test"] = batched_apply(cond.embed, _norm(te.mels, stats)).numpy()
+    emb["a_utt_train"] = batched_apply(cond.embed, _norm(tr.mels, stats), device=ctx.device).numpy()
+    emb["a_utt_test"] = batched_apply(cond.embed, _norm(te.mels, stats), device=ctx.device).numpy()
     avg = speaker_average(emb["a_utt_train"], tr.speaker)
     emb["a_spk_train"] = np.stack([avg[int(x)] for x in tr.speaker])
-    emb["ver_test"] = batched_apply(ver.embed, _norm(te.mels, stats)).numpy()
-    emb["ver_pairs_gt"] = batched_apply(ver.embed, _norm(pairs.mels, stats)).numpy()
+    emb["ver_test"] = batched_apply(ver.embed, _norm(te.mels, stats), device=ctx.device).numpy()
+    emb["ver_pairs_gt"] = batched_apply(ver.embed, _norm(pairs.mels, stats), device=ctx.device).numpy()
     np.savez_compressed(d / "embeddings.npz", **emb)
     # diagnostics on the held-out speakers (spec §6.2 test): averaged vs single-utterance embedding
     e, spk = l2norm(emb["a_utt_test"]), te.speaker
@@ -232,10 +242,10 @@ def stage_emotion(cfg: Config, ctx: Ctx, d: Path) -> dict:
     torch.manual_seed(cfg.seed + 3)
     m = EmotionClassifier(cfg.data.n_mels, cfg.data.n_emotions, cfg.emotion.classifier_channels)
     info = train_mel_classifier(m, _norm(tr.mels, stats), tr.emotion, cfg.emotion.classifier_steps, 64,
-                                cfg.emotion.classifier_lr, cfg.seed + 3, desc="emotion_clf")
+                                cfg.emotion.classifier_lr, cfg.seed + 3, desc="emotion_clf", device=ctx.device)
     torch.save(m.state_dict(), d / "emo_clf.pt")
-    pred_te = batched_apply(m, _norm(te.mels, stats)).argmax(-1).numpy()
-    pred_pg = batched_apply(m, _norm(pairs.mels, stats)).argmax(-1).numpy()
+    pred_te = batched_apply(m, _norm(te.mels, stats), device=ctx.device).argmax(-1).numpy()
+    pred_pg = batched_apply(m, _norm(pairs.mels, stats), device=ctx.device).argmax(-1).numpy()
     return {**info, "acc_heldout_gt": accuracy(pred_te, te.emotion), "acc_pairs_gt": accuracy(pred_pg, pairs.emotion)}
 
 
@@ -271,7 +281,7 @@ def stage_train(cfg: Config, ctx: Ctx, variant: str, d: Path, prep: Prepared) ->
     model = build_model(cfg, k, variant)
     t = cfg.train
     info = train_cfm(model, prep, t.steps, t.batch_size, t.lr, d, cfg.seed + 10, t.grad_clip, t.weight_decay,
-                     t.checkpoint_every, t.log_every, log_fn=ctx.run.log_metrics, desc=variant)
+                     t.checkpoint_every, t.log_every, log_fn=ctx.run.log_metrics, desc=variant, device=ctx.device)
     info["n_params"] = int(sum(p.numel() for p in model.parameters()))
     return info
 
@@ -303,6 +313,7 @@ def generate(model: MAVFlow, items, seed: int, n_steps: int, solver: str, temper
     from .trainer import length_mask, pad_stack
 
     out, nfe, evals, t0 = [], 0, 0, time.time()
+    dev = next(model.parameters()).device
     g = torch.Generator().manual_seed(seed)
     for b0 in range(0, len(items), batch_size):
         its = items[b0:b0 + batch_size]
@@ -314,15 +325,16 @@ def generate(model: MAVFlow, items, seed: int, n_steps: int, solver: str, temper
         x0 = torch.randn(len(its), model.n_mels, units.shape[1], generator=g) * temperature
         if x0s is not None:
             x0 = pad_stack([x0s[b0 + j] for j in range(len(its))])
-        r = model.synthesize(units, mask, spk, emo, n_steps, solver, temperature, w_a, w_v, combiner, x0=x0)
+        r = model.synthesize(units.to(dev), mask.to(dev), spk.to(dev), emo.to(dev), n_steps, solver, temperature, w_a, w_v,
+                             combiner, x0=x0.to(dev))
         nfe, evals = r["nfe"], r["net_evals"]
-        out += [r["mel"][j, :, :L[j]].numpy() for j in range(len(its))]
+        out += [r["mel"][j, :, :L[j]].cpu().numpy() for j in range(len(its))]
     return out, {"nfe": nfe, "net_evals_per_item": evals, "time_s": round(time.time() - t0, 3)}
 
 
 class Scorer:
     def __init__(self, cfg: Config, ctx: Ctx, n: int):
-        self.stats = ctx.stats
+        self.stats, self.device = ctx.stats, ctx.device
         self.ver, self.emo = ctx.tdnn("verifier_tdnn"), ctx.emo_clf()
         te, pairs = ctx.sets("test"), ctx.sets("pairs")
         self.src = pairs.extra["src"][:n]
@@ -338,8 +350,8 @@ class Scorer:
         safe = [m if f else np.zeros_like(m) for m, f in zip(mels, finite)]
         t = [torch.from_numpy(m.astype(np.float32)) for m in mels_norm]
         t = [x if f else torch.zeros_like(x) for x, f in zip(t, finite)]
-        v = l2norm(batched_apply(self.ver.embed, t).numpy())
-        pred = batched_apply(self.emo, t).argmax(-1).numpy()
+        v = l2norm(batched_apply(self.ver.embed, t, device=self.device).numpy())
+        pred = batched_apply(self.emo, t, device=self.device).argmax(-1).numpy()
         per = {"secs": secs(v, self.ver_src), "emo_correct": (pred == self.emotion).astype(float),
                "mse": np.array([mel_mse(m, g) for m, g in zip(safe, self.gt)]),
                "mcd": np.array([mcd(m, g) for m, g in zip(safe, self.gt)]),
@@ -357,6 +369,12 @@ class Scorer:
         return {"agg": agg, "per": {k: [float(x) for x in v] for k, v in per.items()}}
 
 
+def draw_x0s(items, seed: int, temperature: float, n_mels: int) -> list[torch.Tensor]:
+    """One starting noise per pair, shared by every model and every sampler setting (paired comparisons)."""
+    g = torch.Generator().manual_seed(seed)
+    return [torch.randn(n_mels, len(x.units), generator=g) * temperature for x in items]
+
+
 def stage_eval_main(cfg: Config, ctx: Ctx, d: Path) -> dict:
     ev = cfg.eval
     inp = eval_inputs(cfg, ctx)
@@ -364,10 +382,11 @@ def stage_eval_main(cfg: Config, ctx: Ctx, d: Path) -> dict:
     k = ctx.unit_extractor().k
     res, examples = {}, {}
     te = ctx.sets("test")
+    x0s = draw_x0s(inp["items"], cfg.seed + 999, ev.temperature, cfg.data.n_mels)
     for v in cfg.train.variants:
         model = ctx.model(v, k)
-        mels, cost = generate(model, inp["items"], cfg.seed + 999, ev.n_steps, ev.solver, ev.temperature,
-                              batch_size=ev.batch_size)
+        mels, cost = generate(model, inp["items"], 0, ev.n_steps, ev.solver, ev.temperature,
+                              batch_size=ev.batch_size, x0s=x0s)
         s = sc(mels)
         res[v] = {**s["agg"], **cost, "per_item": s["per"]}
         mean, std = ctx.stats
@@ -399,8 +418,7 @@ def stage_eval_sweep(cfg: Config, ctx: Ctx, d: Path) -> dict:
     inp = eval_inputs(cfg, ctx)
     sc = Scorer(cfg, ctx, inp["n"])
     model = ctx.model(variant, ctx.unit_extractor().k)
-    g = torch.Generator().manual_seed(cfg.seed + 999)
-    x0s = [torch.randn(model.n_mels, len(x.units), generator=g) * ev.temperature for x in inp["items"]]
+    x0s = draw_x0s(inp["items"], cfg.seed + 999, ev.temperature, cfg.data.n_mels)
     # 'exact' ODE solution from the same noise (adaptive dopri5), to measure the solver error at each NFE
     ref = _adaptive_reference(model, inp["items"], x0s, ev.batch_size, ev.ode_rtol) if ev.ode_reference else None
     rows = []
@@ -437,13 +455,15 @@ def _adaptive_reference(model, items, x0s, batch_size, rtol=1e-4):
         units = pad_stack([torch.from_numpy(x.units) for x in its], model.n_units).long()
         mask, units, _, emo = model.pad_batch(length_mask(L), units, None,
                                               pad_stack([torch.from_numpy(x.emo) for x in its]))
-        spk = torch.from_numpy(np.stack([x.spk for x in its]))
-        x0 = pad_to_multiple(pad_stack([x0s[b0 + j] for j in range(len(its))]), model.multiple) * mask
+        dev = next(model.parameters()).device
+        mask, units, emo = mask.to(dev), units.to(dev), emo.to(dev)
+        spk = torch.from_numpy(np.stack([x.spk for x in its])).to(dev)
+        x0 = pad_to_multiple(pad_stack([x0s[b0 + j] for j in range(len(its))]), model.multiple).to(dev) * mask
         mu = model.encoder(units, mask)
         s, e = model._conds(spk, emo, True, True, len(its), units.shape[1], x0)
         x1, _ = solve_adaptive(lambda x, t, mask=mask, mu=mu, s=s, e=e: model.decoder(x, mask, mu, t, s, e), x0,
                                rtol=rtol, atol=rtol)
-        out += [(x1 * mask)[j, :, :L[j]].numpy() for j in range(len(its))]
+        out += [(x1 * mask)[j, :, :L[j]].cpu().numpy() for j in range(len(its))]
     return out
 
 
@@ -455,7 +475,7 @@ def stage_pipeline_demo(cfg: Config, ctx: Ctx, d: Path) -> dict:
 
     variant = "full" if "full" in cfg.train.variants else cfg.train.variants[0]
     km = ctx.unit_extractor()
-    cond = ctx.tdnn("cond_tdnn")
+    cond = ctx.tdnn("cond_tdnn").cpu()
     stats = ctx.stats
 
     def spk_embed(mel):
@@ -464,7 +484,7 @@ def stage_pipeline_demo(cfg: Config, ctx: Ctx, d: Path) -> dict:
             return l2norm(cond.embed(x))[0].numpy()
 
     pipe = DubbingPipeline(km, build_translator(cfg.units.translator, km.k, cfg.seed), ctx.dur(km.k), spk_embed,
-                           ctx.model(variant, km.k), stats, build_vocoder(cfg.vocoder, cfg.data),
+                           ctx.model(variant, km.k).cpu(), stats, build_vocoder(cfg.vocoder, cfg.data),
                            build_face_renderer(cfg.face), mel_fps(cfg.data), cfg.data.video_fps, cfg.units.regulator)
     te, pairs = ctx.sets("test"), ctx.sets("pairs")
     src, donor = int(pairs.extra["src"][0]), int(pairs.extra["donor"][0])
@@ -545,8 +565,6 @@ def reproduce(cfg: Config, run, args) -> dict:
         from .dryrun import dry_run
 
         return dry_run(cfg, run)
-    if cfg.device not in ("cpu", "auto"):
-        log.warning("device=%s: this package's loops run on CPU tensors; GPU use is not implemented", cfg.device)
     if cfg.num_threads > 0:
         torch.set_num_threads(cfg.num_threads)
     t0, c0 = time.time(), time.process_time()

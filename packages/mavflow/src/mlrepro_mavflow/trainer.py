@@ -43,12 +43,13 @@ def length_mask(lengths: list[int] | torch.Tensor, L: int | None = None) -> torc
     return (torch.arange(L)[None] < lengths[:, None]).float()[:, None]
 
 
-def collate(prep: Prepared, idx, pad_unit: int) -> dict:
+def collate(prep: Prepared, idx, pad_unit: int, device: str | torch.device = "cpu") -> dict:
     idx = [int(i) for i in idx]
     mels = [prep.mels[i] for i in idx]
     lens = [m.shape[-1] for m in mels]
-    return {"x1": pad_stack(mels), "mask": length_mask(lens), "units": pad_stack([prep.units[i] for i in idx], pad_unit).long(),
-            "spk": prep.spk[idx], "emo": pad_stack([prep.emo[i] for i in idx])}
+    b = {"x1": pad_stack(mels), "mask": length_mask(lens), "units": pad_stack([prep.units[i] for i in idx], pad_unit).long(),
+         "spk": prep.spk[idx], "emo": pad_stack([prep.emo[i] for i in idx])}
+    return {k: v.to(device) for k, v in b.items()}
 
 
 def _atomic_save(obj, path: Path) -> None:
@@ -59,11 +60,15 @@ def _atomic_save(obj, path: Path) -> None:
 
 def train_cfm(model, prep: Prepared, steps: int, batch_size: int, lr: float, stage_dir: Path, seed: int,
               grad_clip: float = 5.0, weight_decay: float = 0.0, checkpoint_every: int = 250, log_every: int = 50,
-              log_fn: Callable[[dict], None] | None = None, desc: str = "cfm") -> dict:
+              log_fn: Callable[[dict], None] | None = None, desc: str = "cfm",
+              device: str | torch.device = "cpu") -> dict:
     """Train the renderer for ``steps`` steps; resumes from ``stage_dir/ckpt.pt`` if a kill left one."""
     stage_dir = Path(stage_dir)
+    stage_dir.mkdir(parents=True, exist_ok=True)
+    model.to(device)
     opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
-    g = torch.Generator().manual_seed(seed)
+    g = torch.Generator().manual_seed(seed)  # batch indices
+    gd = torch.Generator(device=device).manual_seed(seed + 1)  # noise, t, condition dropout
     start, hist = 0, []
     ck = stage_dir / "ckpt.pt"
     if ck.exists():
@@ -71,6 +76,8 @@ def train_cfm(model, prep: Prepared, steps: int, batch_size: int, lr: float, sta
         model.load_state_dict(st["model"])
         opt.load_state_dict(st["opt"])
         g.set_state(st["gen"])
+        gd.set_state(st["gen_dev"])
+        torch.set_rng_state(st["cpu_rng"])  # dropout masks continue as in an uninterrupted run
         start, hist = int(st["step"]), list(st["hist"])
     model.train()
     t0 = time.time()
@@ -79,14 +86,14 @@ def train_cfm(model, prep: Prepared, steps: int, batch_size: int, lr: float, sta
     n_run = 0
     for step in bar:
         idx = torch.randint(len(prep), (batch_size,), generator=g)
-        b = collate(prep, idx, model.n_units)
-        out = model.loss(b["x1"], b["mask"], b["units"], b["spk"], b["emo"], generator=g)
+        b = collate(prep, idx, model.n_units, device)
+        out = model.loss(b["x1"], b["mask"], b["units"], b["spk"], b["emo"], generator=gd)
         opt.zero_grad(set_to_none=True)
         out["loss"].backward()
         if grad_clip:
             torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
         opt.step()
-        run_l += float(out["loss"])
+        run_l += float(out["loss"].detach())
         run_c += float(out["cfm"])
         run_p += float(out["prior"])
         n_run += 1
@@ -100,7 +107,8 @@ def train_cfm(model, prep: Prepared, steps: int, batch_size: int, lr: float, sta
             n_run = 0
         if checkpoint_every and (step + 1) % checkpoint_every == 0 and step + 1 < steps:
             _atomic_save({"model": model.state_dict(), "opt": opt.state_dict(), "gen": g.get_state(),
-                          "step": step + 1, "hist": hist}, ck)
+                          "gen_dev": gd.get_state(), "cpu_rng": torch.get_rng_state(), "step": step + 1,
+                          "hist": hist}, ck)
     model.eval()
     _atomic_save(model.state_dict(), stage_dir / "model.pt")
     if ck.exists():
@@ -110,9 +118,10 @@ def train_cfm(model, prep: Prepared, steps: int, batch_size: int, lr: float, sta
 
 
 def train_mel_classifier(model, mels: list[torch.Tensor], labels, steps: int, batch_size: int, lr: float, seed: int,
-                         desc: str = "clf", crop: int = 0) -> dict:
+                         desc: str = "clf", crop: int = 0, device: str | torch.device = "cpu") -> dict:
     """Cross-entropy training of a mel classifier (x-vector TDNN head or emotion classifier)."""
-    labels = torch.as_tensor(np.asarray(labels), dtype=torch.long)
+    labels = torch.as_tensor(np.asarray(labels), dtype=torch.long).to(device)
+    model.to(device)
     g = torch.Generator().manual_seed(seed)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     model.train()
@@ -128,9 +137,10 @@ def train_mel_classifier(model, mels: list[torch.Tensor], labels, steps: int, ba
                 s = int(torch.randint(0, L - c + 1, (1,), generator=g))
                 out.append(x[:, s:s + c])
             xs = out
-        x = pad_stack(xs)
-        mask = length_mask([t.shape[-1] for t in xs])
+        x = pad_stack(xs).to(device)
+        mask = length_mask([t.shape[-1] for t in xs]).to(device)
         logits = model(x, mask)
+        idx = idx.to(device)
         loss = torch.nn.functional.cross_entropy(logits, labels[idx])
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -141,11 +151,11 @@ def train_mel_classifier(model, mels: list[torch.Tensor], labels, steps: int, ba
 
 
 @torch.no_grad()
-def batched_apply(fn, mels: list[torch.Tensor], batch_size: int = 128) -> torch.Tensor:
+def batched_apply(fn, mels: list[torch.Tensor], batch_size: int = 128, device: str | torch.device = "cpu") -> torch.Tensor:
     outs = []
     for i in range(0, len(mels), batch_size):
         xs = mels[i:i + batch_size]
-        outs.append(fn(pad_stack(xs), length_mask([x.shape[-1] for x in xs])))
+        outs.append(fn(pad_stack(xs).to(device), length_mask([x.shape[-1] for x in xs]).to(device)).cpu())
     return torch.cat(outs)
 
 

@@ -112,7 +112,7 @@ class VelocityUNet(nn.Module):
     def __init__(self, n_mels: int = 80, channels: tuple[int, ...] | list[int] = (128, 128), n_mid_blocks: int = 2,
                  attn_heads: int = 2, n_transformer: int = 1, dropout: float = 0.05, time_emb_dim: int = 128,
                  spk_dim: int = 0, emo_dim: int = 0, emo_hidden: int = 64, use_prompt: bool = False,
-                 attn_where: str = "all"):
+                 attn_where: str = "all", linear_skip: bool = False):
         super().__init__()
         channels = list(channels)
         self.n_mels, self.levels, self.use_prompt = n_mels, len(channels), use_prompt
@@ -152,6 +152,10 @@ class VelocityUNet(nn.Module):
             cin = out_ch
         self.final = ConvNormAct(cin, cin)
         self.out = nn.Conv1d(cin, n_mels, 1)
+        # optional time-modulated linear path from the inputs to the output (see README: lets a U-Net narrower
+        # than n_mels represent the per-bin -x_t / (1 - (1 - sigma) t) part of the optimal OT-CFM velocity)
+        self.skip = nn.Conv1d(n_mels * (3 if use_prompt else 2), n_mels, 1) if linear_skip else None
+        self.skip_scale = nn.Linear(time_emb_dim, n_mels) if linear_skip else None
 
     @property
     def multiple(self) -> int:
@@ -160,7 +164,7 @@ class VelocityUNet(nn.Module):
     def forward(self, x, mask, mu, t, spk=None, emo=None, prompt=None):
         if x.shape[-1] % self.multiple:
             raise ValueError(f"length {x.shape[-1]} must be divisible by {self.multiple}; pad first (see pad_to_multiple)")
-        c = self.time_emb(t)
+        c = temb = self.time_emb(t)
         if self.spk_proj is not None:
             if spk is None:
                 spk = torch.zeros(x.shape[0], self.spk_dim, device=x.device, dtype=x.dtype)
@@ -173,7 +177,7 @@ class VelocityUNet(nn.Module):
         parts = [x, mu]
         if self.use_prompt:
             parts.append(prompt if prompt is not None else torch.zeros_like(x))
-        h = torch.cat(parts, dim=1)
+        h = inp = torch.cat(parts, dim=1)
         masks, skips, embs = [mask], [], [e]
         for res, tfs, down in self.down:
             m, ee = masks[-1], embs[-1]
@@ -199,7 +203,10 @@ class VelocityUNet(nn.Module):
                 h = blk(h, m)
             h = up(h * m)
         h = self.final(h, mask)
-        return self.out(h * mask) * mask
+        out = self.out(h * mask)
+        if self.skip is not None:
+            out = out + self.skip_scale(temb)[:, :, None] * self.skip(inp)
+        return out * mask
 
 
 class UnitEncoder(nn.Module):

@@ -25,7 +25,7 @@ class MAVFlow(nn.Module):
                  use_speaker: bool = True, use_emotion: bool = True, use_prompt: bool = False,
                  sigma_min: float = 1e-4, p_drop_speaker: float = 0.2, p_drop_emotion: float = 0.2,
                  prior_loss_weight: float = 1.0, prompt_prob: float = 0.0, prompt_max_frac: float = 0.3,
-                 attn_where: str = "all"):
+                 attn_where: str = "all", linear_skip: bool = False):
         super().__init__()
         self.n_mels, self.n_units = n_mels, n_units
         self.use_speaker, self.use_emotion, self.use_prompt = use_speaker, use_emotion, use_prompt
@@ -34,10 +34,11 @@ class MAVFlow(nn.Module):
         self.p_drop_speaker, self.p_drop_emotion = p_drop_speaker, p_drop_emotion
         self.prior_loss_weight = prior_loss_weight
         self.prompt_prob, self.prompt_max_frac = prompt_prob, prompt_max_frac
-        self.encoder = UnitEncoder(n_units, unit_emb_dim, n_mels, encoder_layers)
+        self.encoder = UnitEncoder(n_units, unit_emb_dim, n_mels, encoder_layers, dropout=dropout)
         self.decoder = VelocityUNet(n_mels, channels, n_mid_blocks, attn_heads, n_transformer, dropout, time_emb_dim,
                                     spk_dim if use_speaker else 0, emo_dim if use_emotion else 0,
-                                    use_prompt=use_prompt, attn_where=attn_where)
+                                    use_prompt=use_prompt, attn_where=attn_where,
+                                    linear_skip=linear_skip)
 
     @property
     def multiple(self) -> int:
@@ -101,8 +102,8 @@ class MAVFlow(nn.Module):
         for b in range(B):
             if not use[b] or lens[b] < 2:
                 continue
-            n = int(torch.randint(1, max(2, int(self.prompt_max_frac * lens[b]) + 1), (1,), generator=generator))
-            s0 = int(torch.randint(0, int(lens[b]) - n + 1, (1,), generator=generator))
+            n = int(torch.randint(1, max(2, int(self.prompt_max_frac * lens[b]) + 1), (1,), generator=generator, device=x1.device))
+            s0 = int(torch.randint(0, int(lens[b]) - n + 1, (1,), generator=generator, device=x1.device))
             pm[b, :, s0:s0 + n] = 1
         return x1 * pm, pm
 
