@@ -7,13 +7,13 @@ RUNNER ?= uv
 ARGS ?=
 
 ifeq ($(RUNNER),python)
-RUN = python -m
-PKG_RUN = python -m
 RUN_CLI = python -m mlrepro_$*
 PYTEST = python -m pytest
+PYRUN = python
 else
 RUN_CLI = uv run --frozen --package mlrepro-$* mlrepro-$*
 PYTEST = uv run --frozen --all-packages --group dev pytest
+PYRUN = uv run --frozen --all-packages python
 endif
 
 .PHONY: setup test test-shared lint lock bench reproduce-all-mini install-alone help
@@ -31,7 +31,11 @@ endif
 # Full test suite: shared library, then each package in its own `uv run --package` environment, then the
 # install-alone check (fresh venv with ./shared + one package, smoke recipe).
 test: setup
+ifeq ($(RUNNER),uv)
 	bash ci/test-all.sh
+else
+	$(PYTEST) shared/tests packages
+endif
 
 test-shared: setup
 	$(PYTEST) shared/tests
@@ -59,10 +63,14 @@ install-alone:
 	bash ci/install-alone.sh $(PAPERS)
 
 bench: setup
-	uv run --frozen --all-packages python -m benchmarks $(ARGS)
+	$(PYRUN) -m benchmarks $(ARGS)
 
 lint:
-	uv run --frozen --group dev ruff check shared packages benchmarks
+ifeq ($(RUNNER),uv)
+	uv run --frozen --group dev ruff check shared packages benchmarks ci
+else
+	ruff check shared packages benchmarks ci
+endif
 
 lock:
 	uv lock
