@@ -1,14 +1,69 @@
-"""Command line of mlrepro_smart (stub until the paper issue lands)."""
+"""Command line of mlrepro_smart: ``mlrepro-smart {reproduce,train,eval,print-config} --recipe ...``.
+
+* ``reproduce``: every stage (mini: world + tiny model training; paper: data), every search run, the report
+  (results.json with the claims, trade-off figures).
+* ``train``: only the mini's world and tiny-model training stages (the paper trains nothing).
+* ``eval``: the search runs and the report (the mini's models must exist: ``--resume`` a run that trained them,
+  or the stages run first).
+"""
 
 from __future__ import annotations
+
+import time
 
 from mlrepro.runs.cli import make_main
 
 from .config import Config
 
 
+def _report(cfg, run, out: dict, t0: float):
+    from mlrepro.runs import read_json
+
+    from .evaluate import build_claims, headline, tradeoff_table
+    from .plots import make_figures
+
+    runs = out["runs"]
+    rows = tradeoff_table(runs)
+    metrics = {"headline": headline(rows, cfg.claims.min_accuracy_ratio, cfg.claims.max_llm_token_ratio),
+               "tradeoff": rows, "runs": {k: v["metrics"] for k, v in runs.items()}, "prep": out["prep"]}
+    claims = build_claims(runs, rows, cfg)
+    kw = dict(claims=claims, expected=cfg.expected, seeds=[cfg.seed], wall_time_s=time.time() - t0)
+    run.write_results(metrics, **kw)
+    figs = make_figures(read_json(run.path / "results.json"), run.plots_dir, dpi=cfg.figures.dpi)
+    metrics["figures"] = sorted(p.name for p in figs)
+    samples = []
+    for name in runs:
+        p = run.stage_dir(f"run_{name}") / "problems.jsonl"
+        if p.exists():
+            samples += [line for line in p.read_text().splitlines() if line.strip()]
+    if samples:
+        import json
+
+        run.write_samples([json.loads(s) for s in samples])
+    return run.write_results(metrics, **kw)
+
+
 def _reproduce(cfg, run, args):
-    return run.write_results({"implemented": False}, claims=[], expected=cfg.expected, seeds=[cfg.seed])
+    from .reproduce import dry_run, run_pipeline
+
+    if args.dry_run:
+        return dry_run(cfg)
+    t0 = time.time()
+    return _report(cfg, run, run_pipeline(cfg, run), t0)
 
 
-main = make_main("smart", Config, {"reproduce": _reproduce})
+def _train(cfg, run, args):
+    from .reproduce import dry_run, run_pipeline
+
+    if args.dry_run:
+        return dry_run(cfg)
+    out = run_pipeline(cfg, run, train=True, evaluate=False)
+    print({k: v for k, v in out["prep"].items()})
+    return None
+
+
+def _eval(cfg, run, args):
+    return _reproduce(cfg, run, args)
+
+
+main = make_main("smart", Config, {"reproduce": _reproduce, "train": _train, "eval": _eval})
