@@ -70,7 +70,8 @@ class JudgeResult:
     raw_second: list
 
     def summary(self) -> dict[str, Any]:
-        return {"win_rate": self.win_rate, "win_rate_candidate_first": self.candidate_first["win_rate"],
+        return {"win_rate": self.win_rate, "win_rate_pct": 100.0 * self.win_rate,
+                "win_rate_candidate_first": self.candidate_first["win_rate"],
                 "win_rate_candidate_second": self.candidate_second["win_rate"],
                 "unparsed": self.candidate_first["unparsed"] + self.candidate_second["unparsed"],
                 "consistency": self.consistency, "n": len(self.verdicts_first)}

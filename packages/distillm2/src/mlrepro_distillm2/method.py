@@ -314,7 +314,8 @@ def srkl_beta(schedule: str, *, beta0: float = 0.5, epoch: int = 1, num_epochs: 
 
     * ``off``: beta0 (the released code: ``gradual_beta=False``, b = 1, i.e. beta = 0.5);
     * ``paper``: Algorithm 1 literally, ``clip(e/E + tau/T, beta0, 1)`` with epoch ``e = 1..E`` and iteration
-      ``tau = 1..T`` in the epoch; for E = 3 it reaches 1 (SKL switched off) two thirds into epoch 1;
+      ``tau = 1..T`` in the epoch; for E = 3 it reaches 1 (SKL switched off) two thirds into epoch 1, restarts at
+      2/3 + 1/T in epoch 2 and reaches 1 again a third into it;
     * ``paper_global``: the global-progress reading ``clip((e - 1)/E + tau/(E T), beta0, 1)`` [INFERRED];
     * ``code``: the released (disabled) ``gradual_beta`` ramp, ``b = 1 + 0.5 min(1, 2 step / max_steps)`` of one
       training call, i.e. beta from 0.5 to 0.75 over the first half of each call.
@@ -342,7 +343,7 @@ def _side(preds: Preds, labels: torch.Tensor, n_chosen: int, side: str) -> tuple
 
 
 def _f(x: torch.Tensor) -> float:
-    return float(x.detach().float().mean().item())
+    return float(x.detach().double().mean().item())
 
 
 def distillm_v2_loss(student: Preds, teacher: Preds, labels: torch.Tensor, n_chosen: int, *,

@@ -14,15 +14,15 @@ def _color(name: str, i: int) -> str:
     return _HIGHLIGHT.get(name, _PALETTE[i % len(_PALETTE)])
 
 
-def _band(ax, curve, label, color=None, lw=1.4):
-    x, m, s = curve["step"], curve["mean"], curve["std"]
+def _band(ax, curve, label, color=None, lw=1.4, zorder=2):
+    x, m, s = curve.get("x", curve["step"]), curve["mean"], curve["std"]
     if not x:
         return
-    line, = ax.plot(x, m, label=label, color=color, lw=lw)
+    line, = ax.plot(x, m, label=label, color=color, lw=lw, zorder=zorder)
     if color is None:
         color = line.get_color()
     ax.fill_between(x, [a - b for a, b in zip(m, s)], [a + b for a, b in zip(m, s)], color=line.get_color(),
-                    alpha=0.15, lw=0)
+                    alpha=0.15, lw=0, zorder=zorder - 1)
 
 
 def make_plots(results_path: str | Path, out_dir: str | Path) -> list[Path]:
@@ -37,15 +37,18 @@ def make_plots(results_path: str | Path, out_dir: str | Path) -> list[Path]:
     fig, axes = new_figure(size=(6.0, 4.0))
     ax = axes[0][0]
     for i, (name, r) in enumerate(runs.items()):
-        _band(ax, r["curve_kl"], name, _color(name, i), lw=2.2 if name == "distillm_v2" else 1.3)
-    ax.set_xlabel("training step (Algorithm 1, all epochs)")
+        _band(ax, r["curve_kl"], name, _color(name, i), lw=2.2 if name == "distillm_v2" else 1.3,
+              zorder=4 if name == "distillm_v2" else 2)
+    ax.set_xlabel("training progress (epochs of Algorithm 1; student responses regenerated at 1, 2)")
     ax.set_ylabel("held-out KL(teacher || student) per token")
     ax.set_title("Exact token-level KL on held-out teacher responses")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     kl_max = max(max(r["curve_kl"]["mean"] or [0]) for n, r in runs.items() if n != "dpkd") if len(runs) > 1 else None
-    if kl_max and "dpkd" in runs:
+    if kl_max and "dpkd" in runs and max(runs["dpkd"]["curve_kl"]["mean"] or [0]) > kl_max * 1.15:
         ax.set_ylim(top=kl_max * 1.15)
+        ax.text(0.98, 0.97, f"dpkd off scale (final {runs['dpkd']['final_kl']['mean']:.2f})", ha="right", va="top",
+                transform=ax.transAxes, fontsize=8, color=_HIGHLIGHT["dpkd"])
     paths.append(save_figure(fig, out_dir / "kl_vs_step.png"))
 
     fig, axes = new_figure(ncols=2, size=(5.2, 4.0))
@@ -56,13 +59,12 @@ def make_plots(results_path: str | Path, out_dir: str | Path) -> list[Path]:
             lw = 2.2 if name in _HIGHLIGHT else 1.1
             segs = r[key]["segments"] if "segments" in r[key] else [r[key]]
             for j, seg in enumerate(segs):
-                _band(ax, seg, name if j == 0 else None, color, lw=lw)
-        ax.set_xlabel("training step")
+                _band(ax, seg, name if j == 0 else None, color, lw=lw, zorder=4 if name in _HIGHLIGHT else 2)
+        ax.set_xlabel("training progress (epochs)")
         ax.set_ylabel("student NLL per token (nats)")
         ax.set_title(title, fontsize=10)
         ax.grid(alpha=0.3)
     axes[0][1].set_title("NLL of own epoch-start responses\n(new samples at each epoch start)", fontsize=10)
-    axes[0][1].set_yscale("log")
     axes[0][0].legend(fontsize=7)
     paths.append(save_figure(fig, out_dir / "likelihood_curves.png"))
 

@@ -336,8 +336,8 @@ class DistiLLM2Trainer(DPOTrainer):
         loss, metrics = self._redirect(model, unwrapped, self._distill_forward, unwrapped, inputs)
         if metrics:
             keys = sorted(metrics)
-            vals = torch.tensor([float(metrics[k]) for k in keys], device=loss.device).unsqueeze(0)
-            vals = self.accelerator.gather_for_metrics(vals).float().mean(0)
+            vals = torch.tensor([float(metrics[k]) for k in keys], dtype=torch.float64, device=loss.device).unsqueeze(0)
+            vals = self.accelerator.gather_for_metrics(vals).mean(0)
             for k, v in zip(keys, vals.tolist()):
                 self._metrics[mode][k].append(v)
         return (loss, None) if return_outputs else loss
