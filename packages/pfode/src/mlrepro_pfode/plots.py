@@ -76,7 +76,7 @@ def make_plots(run_dir: str | Path) -> list[Path]:
         lo, hi = np.percentile(panels[0][1], [0.5, 99.5])
         pad = 0.5 * (hi - lo)
         np.atleast_1d(axs)[0].set_ylim(lo - pad, hi + pad)
-        fig.suptitle(f"{name}: data vs samples ({grid} time grid)", fontsize=10)
+        fig.suptitle(f"{name}: data vs samples ({grid} time grid)", fontsize=10, y=1.04)
         p = run / "plots" / f"samples_{name}.png"
         _save(fig, p)
         plt.close(fig)
@@ -89,17 +89,21 @@ def make_plots(run_dir: str | Path) -> list[Path]:
             for s, cells in t["table"].items():
                 pts = sorted((int(n), v.get(key)) for n, v in cells.items() if v.get(key) is not None)
                 if pts:
-                    ax.plot([p[0] for p in pts], [max(p[1], 1e-5) for p in pts], marker="o", label=s)
+                    ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=s)
             f = t["floor"].get(key)
             if f:
-                ax.axhspan(max(f["mean"] - 2 * f["sd"], 1e-5), max(f["mean"] + 2 * f["sd"], 1e-5), color="0.85",
+                ax.axhspan(f["mean"] - 2 * f["sd"], f["mean"] + 2 * f["sd"], color="0.85",
                            label="data vs data (mean ± 2 sd)")
             ax.set_xscale("log")
-            ax.set_yscale("log")
+            if key == "mmd2":
+                ax.set_yscale("symlog", linthresh=1e-3)  # unbiased MMD^2 can be negative
+            else:
+                ax.set_yscale("log")
             ax.set_xlabel("NFE")
-            ax.set_ylabel(key + (" (clipped at 1e-5)" if key == "mmd2" else ""))
+            ax.set_ylabel(key)
             ax.set_title(f"{name}: {key} vs NFE", fontsize=10)
             ax.legend(fontsize=7)
+    fig.tight_layout()
     p = run / "plots" / "quality_vs_nfe.png"
     _save(fig, p)
     plt.close(fig)
@@ -128,30 +132,39 @@ def make_plots(run_dir: str | Path) -> list[Path]:
                 _save(fig, p)
                 plt.close(fig)
                 out.append(p)
-    # grid ablation
-    fig, axs = plt.subplots(1, len(tasks), figsize=(5 * len(tasks), 3.3), squeeze=False)
-    for col, (name, t) in enumerate(tasks.items()):
-        ax = axs[0, col]
-        for g, by_s in t["grid_ablation"].items():
-            for s, cells in by_s.items():
-                pts = sorted((int(n), v.get("mmd2")) for n, v in cells.items() if v.get("mmd2") is not None)
-                if pts:
-                    ax.plot([p[0] for p in pts], [max(p[1], 1e-5) for p in pts], marker="o",
-                            ls="-" if s == "ode_heun" else "--", label=f"{s} / {g}")
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_xlabel("NFE")
-        ax.set_ylabel("MMD^2 (clipped at 1e-5)")
-        ax.set_title(f"{name}: time grid vs PF-ODE quality", fontsize=10)
-        ax.legend(fontsize=7)
-    p = run / "plots" / "grid_ablation.png"
-    _save(fig, p)
-    plt.close(fig)
-    out.append(p)
+    # grid ablation: one panel per (task, sampler), one line per time grid
+    samplers = list(dict.fromkeys(sm for t in tasks.values() for by_s in t["grid_ablation"].values() for sm in by_s))
+    if samplers:
+        fig, axs = plt.subplots(len(tasks), len(samplers), figsize=(3.2 * len(samplers), 2.8 * len(tasks)),
+                                squeeze=False, sharex=True)
+        styles = {"uniform": ("C0", ":"), "power": ("C1", "--"), "logsnr": ("C2", "-")}
+        for row, (name, t) in enumerate(tasks.items()):
+            for col, sm in enumerate(samplers):
+                ax = axs[row, col]
+                for g, by_s in t["grid_ablation"].items():
+                    cells = by_s.get(sm, {})
+                    pts = sorted((int(n), v.get("mmd2")) for n, v in cells.items() if v.get("mmd2") is not None)
+                    if pts:
+                        c, ls = styles.get(g, ("k", "-"))
+                        ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", color=c, ls=ls, label=g)
+                ax.set_xscale("log")
+                ax.set_yscale("symlog", linthresh=1e-3)
+                ax.set_title(f"{name}: {sm}", fontsize=9)
+                if row == len(tasks) - 1:
+                    ax.set_xlabel("NFE")
+                if col == 0:
+                    ax.set_ylabel("MMD^2")
+                ax.legend(fontsize=7)
+        fig.suptitle("time grid vs sample quality at low NFE", fontsize=10)
+        fig.tight_layout()
+        p = run / "plots" / "grid_ablation.png"
+        _save(fig, p)
+        plt.close(fig)
+        out.append(p)
     # exact score
     ex = res["metrics"].get("exact_score")
     if ex:
-        sdes = [k for k in ex if k != "time_s"]
+        sdes = [k for k, v in ex.items() if isinstance(v, dict)]
         fig, axs = plt.subplots(1, len(sdes), figsize=(5.5 * len(sdes), 3.5), squeeze=False)
         for col, sname in enumerate(sdes):
             ax = axs[0, col]

@@ -27,7 +27,7 @@ def summarise_exact(exact: dict | None) -> dict | None:
         return None
     out: dict = {"time_s": exact.get("time_s")}
     for sde_name, rows in exact.items():
-        if sde_name == "time_s":
+        if not isinstance(rows, list):
             continue
         out[sde_name] = {f"{r['method']}_{r['grid']}_nfe{r['nfe']}_cov_rel_err": r["cov_rel_err"] for r in rows}
         out[sde_name].update({f"{r['method']}_{r['grid']}_nfe{r['nfe']}_mean_err": r["mean_err"] for r in rows})
@@ -42,7 +42,7 @@ def _task_metrics(cfg: Config, task_cfg, t: dict) -> dict:
     grids: dict = {}
     for c in t["cells"]:
         s, n, grid, res = c["sampler"], c["nfe"], c["grid"], c["n_points"]
-        if grid == e.time_grid and res == n0:
+        if grid == e.time_grid and res == n0 and s in e.samplers:
             table.setdefault(s, {})[str(n)] = _pick(c)
         if c["kind"] == "resolution":
             resolution.setdefault(f"{s}:{n}", {})[str(res)] = _pick(c)
@@ -54,9 +54,26 @@ def _task_metrics(cfg: Config, task_cfg, t: dict) -> dict:
         if per:
             cost[s] = 1000.0 * float(np.median(per))
     floor_by_res = t["data"]["floor"]
-    return {"family": t["data"]["family"], "n_points": n0, "floor": floor_by_res[str(n0)],
+    floor = floor_by_res[str(n0)]
+    return {"family": t["data"]["family"], "n_points": n0, "floor": floor,
             "floor_by_res": floor_by_res, "train": {k: v for k, v in t["train"].items() if k != "losses"},
-            "table": table, "resolution": resolution, "grid_ablation": grids, "cpu_ms_per_nfe": cost}
+            "table": table, "nfe_to_match_baseline": _nfe_to_match(cfg, table, floor), "resolution": resolution,
+            "grid_ablation": grids, "cpu_ms_per_nfe": cost}
+
+
+def _nfe_to_match(cfg: Config, table: dict, floor: dict) -> dict:
+    """Smallest NFE at which each sampler is within the floor tolerances of the baseline (or beats it)."""
+    base_s, base_n = parse_run(cfg.eval.claim_baseline)
+    base = table.get(base_s, {}).get(str(base_n))
+    if not base or not _ok(base.get("mmd2")):
+        return {}
+    tol_m, tol_c = _tol(floor, "mmd2"), _tol(floor, "cov_err")
+    out = {}
+    for s, row in table.items():
+        ok = [int(n) for n, v in row.items() if _ok(v.get("mmd2")) and _ok(v.get("cov_err"))
+              and v["mmd2"] <= base["mmd2"] + tol_m and v["cov_err"] <= base["cov_err"] + tol_c]
+        out[s] = min(ok) if ok else None
+    return out
 
 
 def _tol(floor: dict, key: str) -> float:
@@ -148,7 +165,7 @@ def make_claims(cfg: Config, metrics: dict) -> list:
 
 
 def write_report(cfg: Config, run: RunDir, exact: dict | None, tasks: dict, wall_time_s: float,
-                 cpu_time_s: float | None = None) -> dict:
+                 cpu_time_s: float | None = None, this_process_wall_s: float | None = None) -> dict:
     metrics: dict = {"exact_score": summarise_exact(exact), "tasks": {}}
     records = []
     for tc in cfg.tasks:
@@ -159,6 +176,7 @@ def write_report(cfg: Config, run: RunDir, exact: dict | None, tasks: dict, wall
     run.write_samples(records)
     res = run.write_results(metrics, claims=claims, expected=cfg.expected, seeds=[cfg.seed], wall_time_s=wall_time_s,
                             cpu_time_s=None if cpu_time_s is None else round(cpu_time_s, 1),
+                            this_process_wall_s=None if this_process_wall_s is None else round(this_process_wall_s, 1),
                             config_summary={"sde": f"{cfg.sde.kind}/{cfg.sde.schedule}", "time_grid": cfg.eval.time_grid,
                                             "n_samples": cfg.eval.n_samples, "train_steps": cfg.train.steps,
                                             "model": f"FNO w{cfg.model.width} m{cfg.model.n_modes} l{cfg.model.n_layers}",

@@ -58,6 +58,22 @@ def cell_name(task: str, sampler: str, nfe: int, grid: str, res: int) -> str:
     return f"sample_{task}_{sampler}_{grid}_nfe{nfe}_n{res}"
 
 
+def _stage(run: RunDir, name: str, fn, ledger: dict):
+    """``run.stage`` that records the stage's wall and CPU seconds in its output (kept across resumes)."""
+
+    def timed(d):
+        t0, c0 = time.time(), time.process_time()
+        out = fn(d)
+        if isinstance(out, dict):
+            out = {**out, "stage_wall_s": round(time.time() - t0, 3), "stage_cpu_s": round(time.process_time() - c0, 3)}
+        return out
+
+    out = run.stage(name, timed)
+    if isinstance(out, dict):
+        ledger[name] = (out.get("stage_wall_s", 0.0), out.get("stage_cpu_s", 0.0))
+    return out
+
+
 def _set_threads(cfg: Config) -> None:
     import torch
 
@@ -224,10 +240,10 @@ def _task_cells(cfg: Config, task: TaskConfig) -> list[tuple[str, str, int, str,
     return cells
 
 
-def _run_task(cfg: Config, run: RunDir, ti: int, task: TaskConfig, train_only: bool = False) -> dict:
-    data = run.stage(f"data_{task.name}", lambda d: stage_data(cfg, ti, task, d))
+def _run_task(cfg: Config, run: RunDir, ti: int, task: TaskConfig, ledger: dict, train_only: bool = False) -> dict:
+    data = _stage(run, f"data_{task.name}", lambda d: stage_data(cfg, ti, task, d), ledger)
     data_dir = run.stage_dir(f"data_{task.name}")
-    tr = run.stage(f"train_{task.name}", lambda d: stage_train(cfg, run, ti, task, data_dir, d))
+    tr = _stage(run, f"train_{task.name}", lambda d: stage_train(cfg, run, ti, task, data_dir, d), ledger)
     out = {"data": data, "train": tr, "cells": []}
     if train_only:
         return out
@@ -242,8 +258,8 @@ def _run_task(cfg: Config, run: RunDir, ti: int, task: TaskConfig, train_only: b
     for kind, s, n, grid, res in it:
         name = cell_name(task.name, s, n, grid, res)
         h = data["bandwidth"][str(res)]
-        m = run.stage(name, lambda d, s=s, n=n, grid=grid, res=res, h=h: stage_sample(
-            cfg, ti, task, data_dir, weights, s, n, grid, res, h, d))
+        m = _stage(run, name, lambda d, s=s, n=n, grid=grid, res=res, h=h: stage_sample(
+            cfg, ti, task, data_dir, weights, s, n, grid, res, h, d), ledger)
         out["cells"].append({"kind": kind, "stage": name, **m})
     return out
 
@@ -255,11 +271,17 @@ def reproduce(cfg: Config, run: RunDir, args) -> dict | None:
         return dry_run(cfg, run)
     _set_threads(cfg)
     t0, c0 = time.time(), time.process_time()
-    exact = run.stage("exact_score", lambda d: stage_exact(cfg, d)) if cfg.eval.exact_score else None
-    tasks = {t.name: _run_task(cfg, run, i, t) for i, t in enumerate(cfg.tasks)}
+    ledger: dict = {}
+    exact = _stage(run, "exact_score", lambda d: stage_exact(cfg, d), ledger) if cfg.eval.exact_score else None
+    tasks = {t.name: _run_task(cfg, run, i, t, ledger) for i, t in enumerate(cfg.tasks)}
     from .report import write_report
 
-    return write_report(cfg, run, exact, tasks, wall_time_s=time.time() - t0, cpu_time_s=time.process_time() - c0)
+    # totals over every stage, including stages finished by earlier (killed) attempts of a resumed run
+    stage_wall = sum(w for w, _ in ledger.values())
+    stage_cpu = sum(c for _, c in ledger.values())
+    this_wall, this_cpu = time.time() - t0, time.process_time() - c0
+    return write_report(cfg, run, exact, tasks, wall_time_s=max(this_wall, stage_wall),
+                        cpu_time_s=max(this_cpu, stage_cpu), this_process_wall_s=this_wall)
 
 
 def train_only(cfg: Config, run: RunDir, args) -> None:
@@ -269,7 +291,7 @@ def train_only(cfg: Config, run: RunDir, args) -> None:
         return dry_run(cfg, run)
     _set_threads(cfg)
     for i, t in enumerate(cfg.tasks):
-        _run_task(cfg, run, i, t, train_only=True)
+        _run_task(cfg, run, i, t, {}, train_only=True)
     log.info("training finished; continue with: mlrepro-pfode eval --resume %s", run.path)
     return None
 
