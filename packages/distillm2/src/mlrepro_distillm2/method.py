@@ -491,17 +491,20 @@ def distillation_loss(loss: str, student: Preds, teacher: Preds | None, labels: 
 
 
 def naive_distillm_v2_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, labels: torch.Tensor,
-                           n_chosen: int, *, alpha_t: float = 0.1, alpha_s: float = 0.1, b: float = 1.0
-                           ) -> torch.Tensor:
+                           n_chosen: int, *, alpha_t: float = 0.1, alpha_s: float = 0.1, b: float = 1.0,
+                           upcast: bool = True) -> torch.Tensor:
     """The released code's DistiLLM-2 step written out naively (spec §2.3): full log-softmax of the 2B student and
     teacher rows, per-token SKL / SRKL (detached mixture) at every position, masked per-sequence means, then
-    ``mean((2 - b) chosen_kl + b rejected_kl)``. Materialises several float32 ``[2B, T, V]`` tensors: the benchmark's
-    baseline and a test oracle independent of :mod:`mlrepro.kernels`."""
-    logq = torch.log_softmax(_fp(student_logits), dim=-1)
-    logp = torch.log_softmax(_fp(teacher_logits), dim=-1)
-    mask = (labels != IGNORE_INDEX).float()
-    a1 = torch.tensor(alpha_t, dtype=logq.dtype)
-    a2 = torch.tensor(alpha_s, dtype=logq.dtype)
+    ``mean((2 - b) chosen_kl + b rejected_kl)``. Materialises several ``[2B, T, V]`` tensors: the benchmark's
+    baseline and a test oracle independent of :mod:`mlrepro.kernels`. ``upcast=False`` keeps the logits' dtype
+    throughout (the code under DeepSpeed bf16, where the model and its logits are bf16 and no autocast upcasts)."""
+    if upcast:
+        student_logits, teacher_logits = _fp(student_logits), _fp(teacher_logits)
+    logq = torch.log_softmax(student_logits, dim=-1)
+    logp = torch.log_softmax(teacher_logits, dim=-1)
+    mask = (labels != IGNORE_INDEX).to(logq.dtype)
+    a1 = torch.tensor(alpha_t, dtype=logq.dtype, device=logq.device)
+    a2 = torch.tensor(alpha_s, dtype=logq.dtype, device=logq.device)
     mix1 = torch.logsumexp(torch.stack([torch.log(a1) + logp, torch.log1p(-a1) + logq], dim=0), dim=0)
     tea_pos_kl = (logp.exp() * (logp - mix1)).sum(-1)
     mix2 = torch.logsumexp(torch.stack([torch.log1p(-a2) + logp, torch.log(a2) + logq.detach()], dim=0), dim=0)
