@@ -49,7 +49,6 @@ def _status(key: str) -> int:
 
 def _worker(spec: dict) -> dict:
     import torch
-
     from mlrepro_distillm2 import method as M
 
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1") or 1))

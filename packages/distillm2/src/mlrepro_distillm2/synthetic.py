@@ -128,6 +128,6 @@ def pretrain(model, tokenizer, pairs: list[tuple[str, str]], *, steps: int, batc
         opt.step()
         sched.step()
         if step % 10 == 0 or step == steps - 1:
-            losses.append(float(out.loss))
+            losses.append(float(out.loss.detach()))
     model.eval()
     return losses
