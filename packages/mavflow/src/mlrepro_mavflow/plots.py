@@ -31,7 +31,7 @@ def _save(fig, path: Path) -> None:
 def plot_nfe_guidance(results: dict, out: Path) -> None:
     plt = _plt()
     rows = results["metrics"]["sweep"]
-    fig, ax = plt.subplots(1, 4, figsize=(17, 3.8))
+    fig, ax = plt.subplots(1, 5, figsize=(21, 3.8))
     nfe = [r for r in rows if r["kind"] == "nfe"]
     for solver in sorted({r["solver"] for r in nfe}):
         rr = sorted([r for r in nfe if r["solver"] == solver], key=lambda r: r["nfe"])
@@ -61,6 +61,18 @@ def plot_nfe_guidance(results: dict, out: Path) -> None:
     ax[3].set_xlabel("guidance weight")
     ax[3].set_title("MCD vs guidance weight (10 Euler steps)", fontsize=10)
     ax[3].legend(fontsize=6)
+    nested = [r for r in g if r["combiner"] == "nested"]
+    for lab, sel, key, mk in (("SECS, w_a only", lambda r: r["w_v"] == 0, "secs", "o-"),
+                              ("Emo-Acc, w_v only", lambda r: r["w_a"] == 0, "emo_acc", "s-"),
+                              ("SECS, w_a = w_v", lambda r: r["w_a"] == r["w_v"], "secs", "o--"),
+                              ("Emo-Acc, w_a = w_v", lambda r: r["w_a"] == r["w_v"], "emo_acc", "s--")):
+        rr = sorted([r for r in nested if sel(r)], key=lambda r: max(r["w_a"], r["w_v"]))
+        if len(rr) > 1:
+            ax[4].plot([max(r["w_a"], r["w_v"]) for r in rr], [r[key] for r in rr], mk, label=lab)
+    ax[4].set_xlabel("guidance weight (nested combiner)")
+    ax[4].set_title("SECS / Emo-Acc vs guidance weight", fontsize=10)
+    if ax[4].lines:
+        ax[4].legend(fontsize=6)
     fig.tight_layout()
     _save(fig, out / "nfe_guidance.png")
     plt.close(fig)
@@ -75,7 +87,10 @@ def plot_ablation(results: dict, out: Path) -> None:
                                                                "Emo-Acc (higher better)", "DTW to target (lower better)")):
         vals = [main[n][key] for n in names]
         cols = ["tab:blue" if not n.startswith("reference") else "tab:gray" for n in names]
-        a.bar(range(len(names)), vals, color=cols)
+        bars = a.bar(range(len(names)), vals, color=cols)
+        a.bar_label(bars, fmt="%.3f", fontsize=7)
+        if key == "secs":
+            a.set_ylim(max(0.0, min(vals) - 0.1), 1.0)
         a.set_xticks(range(len(names)))
         a.set_xticklabels([n.replace("reference_", "ref: ") for n in names], rotation=30, ha="right", fontsize=8)
         a.set_title(title, fontsize=10)
@@ -129,3 +144,30 @@ def make_plots(run_dir: str | Path) -> list[str]:
     if (run_dir / "metrics.jsonl").exists():
         plot_training(run_dir / "metrics.jsonl", out)
     return sorted(p.name for p in out.glob("*.png"))
+
+
+def markdown_tables(results: dict) -> str:
+    """README tables (claims, main comparison, NFE / guidance sweep) printed from a results.json."""
+    def f(x, nd=3):
+        return f"{x:.{nd}f}" if isinstance(x, float) else str(x)
+
+    out = ["| claim | holds | measured |", "| --- | --- | --- |"]
+    for c in results["claims"]:
+        out.append(f"| {c['id']} | {c['holds']} | `{json.dumps(c['measured'])}` |")
+    out += ["", "| system | SECS | Emo-Acc | DTW | MCD (dB) | mel MSE | max length error |", "| --- | --- | --- | --- | --- | --- | --- |"]
+    for n, r in results["metrics"]["main"].items():
+        out.append(f"| {n} | {f(r['secs'])} | {f(r['emo_acc'])} | {f(r['dtw'])} | {f(r['mcd'], 2)} | {f(r['mse'])} | "
+                   f"{r['len_err_max']} |")
+    out += ["", "| kind | solver | steps | NFE | net evals | w_a | w_v | combiner | SECS | Emo-Acc | DTW | MCD | mel MSE | "
+            "RMS vs dopri5 |", "| " + " | ".join(["---"] * 14) + " |"]
+    for r in results["metrics"]["sweep"]:
+        out.append(" | ".join(["", r["kind"], r["solver"], str(r["steps"]), str(r["nfe"]), str(r["net_evals_per_item"]),
+                               f(r["w_a"], 1), f(r["w_v"], 1), r["combiner"], f(r["secs"]), f(r["emo_acc"]),
+                               f(r["dtw"]), f(r["mcd"], 2), f(r["mse"]), f(r.get("ode_rmse_vs_dopri5"), 4), ""]).strip())
+    return "\n".join(out)
+
+
+if __name__ == "__main__":  # python -m mlrepro_mavflow.plots packages/mavflow/results/mini/results.json
+    import sys
+
+    print(markdown_tables(json.loads(Path(sys.argv[1]).read_text())))
