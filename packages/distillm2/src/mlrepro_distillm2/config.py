@@ -136,6 +136,7 @@ class WorldSection:
     stop_hazard: float = 0.3
     seed: int = 1234
     vocab_size: int = 300
+    tokenizer_texts: int = 3000
 
 
 @dataclass

@@ -219,7 +219,8 @@ def reproduce_synthetic(cfg: Config, run: RunDir, args) -> dict:
     paths = {"tokenizer": str(run.stage_dir("world") / "tokenizer"), "teacher": str(run.stage_dir("teacher") / "model")}
 
     def world_stage(d: Path):
-        tok = build_world_tokenizer(world, vocab_size=cfg.world.vocab_size, seed=cfg.world.seed)
+        tok = build_world_tokenizer(world, vocab_size=cfg.world.vocab_size, seed=cfg.world.seed,
+                                    n_texts=cfg.world.tokenizer_texts)
         tok.save_pretrained(d / "tokenizer")
         return {"vocab": len(tok), "entropy_rate": world.entropy_rate()}
 

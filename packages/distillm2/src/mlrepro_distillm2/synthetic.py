@@ -81,13 +81,13 @@ class SyntheticWorld:
         return float(-(t * np.log(np.clip(t, 1e-300, None))).sum(-1).mean())
 
 
-def build_world_tokenizer(world: SyntheticWorld, vocab_size: int = 300, seed: int = 0):
+def build_world_tokenizer(world: SyntheticWorld, vocab_size: int = 300, seed: int = 0, n_texts: int = 3000):
     """A byte-level BPE tokenizer (``mlrepro.testing.build_tokenizer``, ChatML template) trained on ChatML-rendered
     samples of the language, so every word and template piece is a single token."""
     from mlrepro.testing import build_tokenizer
 
     texts = [f"<|im_start|>user\n{p}<|im_end|>\n<|im_start|>assistant\n{r}<|im_end|>\n"
-             for p, r in world.corpus(3000, seed)]
+             for p, r in world.corpus(n_texts, seed)]
     tok = build_tokenizer(texts, vocab_size=vocab_size, model_max_length=128)
     for w in world.words:
         if len(tok.encode(" " + w, add_special_tokens=False)) != 1:
