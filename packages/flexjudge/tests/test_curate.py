@@ -3,7 +3,6 @@
 import random
 
 import pytest
-
 from mlrepro_flexjudge import curate as C
 
 

@@ -6,7 +6,6 @@ import random
 
 import numpy as np
 import pytest
-
 from mlrepro_flexjudge import method as M
 
 

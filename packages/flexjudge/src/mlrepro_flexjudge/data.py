@@ -237,7 +237,7 @@ def teacher_reply(prompt: str, seed: int, noise: float = 0.2, malformed: float =
         k = rng.randrange(len(steps))
         x = steps[k][3] + rng.choice([-1, 1])
         fixed = steps[:k] + [(steps[k][0], steps[k][1], steps[k][2], x)]
-        for a, op, b, _ in steps[k + 1:]:
+        for _a, op, b, _ in steps[k + 1:]:
             y = x + b if op == "+" else x - b
             fixed.append((x, op, b, y))
             x = y

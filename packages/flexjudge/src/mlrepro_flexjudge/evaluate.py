@@ -28,12 +28,20 @@ from dataclasses import replace
 from typing import Any
 
 import numpy as np
+
 from mlrepro.sampling import SamplingParams
 
 from . import method as M
 from .prompts import (
-    audio_mos_prompt, batch_prompt, bvcc_prompt, genai_prompt, mjbench_prompt, molecule_score_prompt, pair_prompt,
-    score_prompt, voxsim_prompt,
+    audio_mos_prompt,
+    batch_prompt,
+    bvcc_prompt,
+    genai_prompt,
+    mjbench_prompt,
+    molecule_score_prompt,
+    pair_prompt,
+    score_prompt,
+    voxsim_prompt,
 )
 
 __all__ = ["judge_runs", "eval_mllm_judge", "eval_vlrb", "eval_mjbench", "eval_genai", "eval_audio",
@@ -50,6 +58,8 @@ def resize_image(img: Any, size: int | None):
 
     if isinstance(img, str):
         img = Image.open(img)
+    if not hasattr(img, "convert"):  # None / pre-processed media: passed through
+        return img
     img = img.convert("RGB")
     return img.resize((size, size)) if size else img
 
