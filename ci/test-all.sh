@@ -17,10 +17,11 @@ stamp() { echo "[ci $(( $(date +%s) - t0 ))s] $*"; }
 stamp "uv lock --check"
 uv lock --check
 
-stamp "shared tests"
-uv run --frozen --all-packages --group dev pytest shared/tests -q -p no:cacheprovider
-
 failed=()
+stamp "shared tests"
+if ! uv run --frozen --all-packages --group dev pytest shared/tests -q -p no:cacheprovider; then
+  failed+=("shared")
+fi
 for p in $PAPERS; do
   stamp "package $p: tests in an environment with only mlrepro-$p"
   if ! UV_PROJECT_ENVIRONMENT="$VENVS/pkg-$p" uv run --frozen --exact --package "mlrepro-$p" --group dev \
