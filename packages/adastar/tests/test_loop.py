@@ -107,12 +107,12 @@ def test_reset_vs_accumulate(tmp_path, data):
     ops = FakeOps(train + test)
     run_star(method_spec("star"), cfg, train, test, ops, tmp_path / "r", 0, progress=False)
     assert ops.loads == 1 + 3  # initial + one fresh base per iteration (reset)
-    m = ops.load(tmp_path / "r" / "model")
+    m = ops.load(tmp_path / "r" / "model_t3")
     assert m["skill"] == pytest.approx(0.05 * steps_schedule(3, 2, 1.2))
     ops = FakeOps(train + test)
     run_star(method_spec("star_acc"), cfg, train, test, ops, tmp_path / "c", 0, progress=False)
     assert ops.loads == 1
-    assert ops.load(tmp_path / "c" / "model")["skill"] == pytest.approx(0.05 * sum(steps_schedule(t, 2, 1.2) for t in (1, 2, 3)))
+    assert ops.load(tmp_path / "c" / "model_t3")["skill"] == pytest.approx(0.05 * sum(steps_schedule(t, 2, 1.2) for t in (1, 2, 3)))
 
 
 @pytest.mark.parametrize("name", ["adastar", "star_acc"])
@@ -125,3 +125,16 @@ def test_resume_inside_a_method_matches_straight_run(tmp_path, data, name):
     strip = lambda h: [{k: v for k, v in x.items() if k != "time"} for x in h]  # noqa: E731
     assert strip(resumed["history"]) == strip(straight["history"])
     assert resumed["counts"] == straight["counts"]
+
+
+def test_false_positive_rationale_check():
+    from mlrepro_adastar.loop import false_positive, rationale_of
+
+    rec = {"solution": "3 + 4 = 7\n7 * 2 = 14\n#### 14"}
+    assert false_positive(rec, " 3 + 4 = 7\n7 * 2 = 14\n#### 14") is False
+    assert false_positive(rec, " 3 + 5 = 7\n7 * 2 = 14\n#### 14") is True  # right answer, wrong step
+    assert false_positive(rec, " 3 + 4 = 7\n7 + 7 = 14\n#### 14") is True  # valid arithmetic, wrong operation
+    rec2 = {"solution": "3 + 9 = 12\n12 + 2 = 14\n#### 14"}
+    assert false_positive(rec2, " 3 + 2 = 5\n5 + 9 = 14\n#### 14") is False  # reordered additions are valid
+    assert false_positive({"answer": "1"}, "#### 1") is None
+    assert rationale_of(" a\n#### 2\nQ: next") == "a\n#### 2"

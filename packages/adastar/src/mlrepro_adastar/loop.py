@@ -41,12 +41,41 @@ from .method import (
 
 log = get_logger("mlrepro.adastar")
 
-__all__ = ["run_star", "HFModelOps", "make_attempt_fn", "rationale_of", "evaluate_model"]
+__all__ = ["run_star", "HFModelOps", "make_attempt_fn", "rationale_of", "evaluate_model", "false_positive"]
+
+
+def torch_cuda() -> bool:
+    try:
+        import torch
+
+        return torch.cuda.is_available()
+    except ImportError:  # pragma: no cover
+        return False
 
 
 def rationale_of(text: str) -> str:
     """The training rationale of a generation: the text before the model starts a new "Q: " (as extraction)."""
     return text.split("Q: ")[0].strip()
+
+
+def false_positive(rec: dict, text: str) -> bool | None:
+    """Arithmetic task only: is a correct-answer rationale wrong on the way (the paper's GPT-4o false-positive
+    annotation, measured exactly)? A rationale counts as valid when its equations are arithmetically right, chained
+    (each starts from the previous result), start from the question's first number and use exactly the question's
+    operations (in any order: reordered additions are fine). None when the record has no gold solution."""
+    if not rec.get("solution"):
+        return None
+    from mlrepro.tasks import parse_steps
+
+    eqs, gold = parse_steps(rationale_of(text)), parse_steps(rec["solution"])
+    if not eqs or not gold:
+        return True
+    ops = {"+": lambda a, b: a + b, "-": lambda a, b: a - b, "*": lambda a, b: a * b}
+    for k, (a, op, b, c) in enumerate(eqs):
+        if op not in ops or ops[op](a, b) != c or (k > 0 and a != eqs[k - 1][3]):
+            return True
+    same_ops = sorted((op, b) for _, op, b, _ in eqs) == sorted((op, b) for _, op, b, _ in gold)
+    return not (eqs[0][0] == gold[0][0] and same_ops)
 
 
 def _ntok(tokenizer, text: str) -> int:
@@ -109,7 +138,14 @@ class HFModelOps:
     def load(self, path: str | Path):
         from transformers import AutoModelForCausalLM
 
-        m = AutoModelForCausalLM.from_pretrained(str(path), trust_remote_code=False)
+        kw = {}
+        if self.cfg.model.dtype != "auto":  # e.g. float32 master weights; trl's bf16 flag then autocasts
+            import torch
+
+            kw["dtype"] = getattr(torch, self.cfg.model.dtype)
+        m = AutoModelForCausalLM.from_pretrained(str(path), trust_remote_code=False, **kw)
+        if torch_cuda():
+            m.to("cuda")
         m.eval()
         return m
 
@@ -132,8 +168,8 @@ class HFModelOps:
         backend = resolve_backend(self.cfg.sampling.backend)
         if backend == "vllm":  # vLLM loads weights from disk: give it the saved checkpoint
             return get_sampler("vllm", model=str(model_path or self.base_path), tokenizer=str(model_path or self.base_path))
-        return get_sampler(backend, model=model, tokenizer=self.tokenizer, batch_size=self.cfg.sampling.batch_size,
-                           dtype=None if self.cfg.model.dtype == "auto" else self.cfg.model.dtype)
+        # the in-memory model is sampled as it is (no dtype cast: it is also the model being trained)
+        return get_sampler(backend, model=model, tokenizer=self.tokenizer, batch_size=self.cfg.sampling.batch_size)
 
     def train(self, model, examples: list[dict], steps: int, seed: int) -> dict:
         from .trainer import sft_train
@@ -169,7 +205,8 @@ def run_star(spec: MethodSpec, cfg, train: list[dict], test: list[dict], ops, ou
     N, B = len(train), int(sc.batch_size)
     exemplars = exemplars or []
     hint_exemplars = hint_exemplars or exemplars
-    state_file, model_dir = out_dir / "state.json", out_dir / "model"
+    state_file = out_dir / "state.json"
+    model_dir = out_dir / "model_t0"  # no trained checkpoint yet
     tok = getattr(ops, "tokenizer", None)
     params = SamplingParams(n=1, temperature=sp.temperature, top_p=sp.top_p, max_new_tokens=sp.max_new_tokens,
                             stop=list(sp.stop) or None)
@@ -177,6 +214,10 @@ def run_star(spec: MethodSpec, cfg, train: list[dict], test: list[dict], ops, ou
 
     if state_file.exists():
         state = read_json(state_file)
+        if state.get("model"):
+            model_dir = out_dir / state["model"]
+            if not model_dir.exists():
+                raise FileNotFoundError(f"{state_file} names checkpoint {model_dir}, which is missing")
         model = ops.load(model_dir) if model_dir.exists() else ops.load_base()
         heap = HieMinHeap.from_state(state["heap"], spec.heap_priority, sc.tie_break, seed)
         log.info("%s seed %d: resuming after iteration %d", spec.name, seed, state["t_done"])
@@ -226,6 +267,7 @@ def run_star(spec: MethodSpec, cfg, train: list[dict], test: list[dict], ops, ou
         if not data:
             steps = 0
         examples = [train_example(train[a.idx], rationale_of(a.text)) for a in data]
+        fps = [f for f in (false_positive(train[a.idx], a.text) for a in data) if f is not None]
         trained_obs = [data[j % len(data)].idx for j in range(steps * B)] if data else []
         # -- Train (accumulate: continue; reset: from the base model) -------------------------------------
         if not st["accumulate"]:
@@ -239,15 +281,20 @@ def run_star(spec: MethodSpec, cfg, train: list[dict], test: list[dict], ops, ou
         counts = training_counts(N, trained_obs, counts)
         flops.add_inference(res.prompt_tokens + res.gen_tokens, tag=f"t{t}")
         flops.add_train(tr["train_tokens"], tag=f"t{t}")
-        # -- Evaluate ----------------------------------------------------------------------------------------
-        ev = evaluate_model(ops.sampler(model, None), test, task, eval_tokens, list(sp.stop))
+        # -- Evaluate (the new weights are written to model_next first: a disk-loading backend such as vLLM needs
+        # them; model_next becomes model only once the loop state is written, so a kill never mixes iterations) --
+        next_dir = out_dir / f"model_t{t}"
+        if sc.checkpoint_every_iter or t == sc.n_iters:
+            ops.save(model, next_dir)
+        ev = evaluate_model(ops.sampler(model, next_dir if next_dir.exists() else None), test, task, eval_tokens,
+                            list(sp.stop))
         rec = {"t": t, "steps": steps, "beta": beta, "m": res.m, "alpha": res.alpha, "attempts": res.attempts,
                "n_correct": len(res.correct), "n_trained_examples": len(trained_obs), "n_unique_trained": len(data),
                "num_updated": n_upd, "expected_num_updated": num_updated(res.m, res.alpha, st["power"], sc.rounding)
                if spec.sampler == "adastar" else 0,
                "unparsed_samples": res.unparsed, "unparsed_test": ev["unparsed"], "accuracy": ev["accuracy"],
                "accuracy_by_difficulty": ev.get("accuracy_by_difficulty"), "train_loss": tr.get("loss"),
-               "train_tokens": tr["train_tokens"], "sample_tokens": res.prompt_tokens + res.gen_tokens,
+               "false_positive_rate": sum(fps) / len(fps) if fps else None, "train_tokens": tr["train_tokens"], "sample_tokens": res.prompt_tokens + res.gen_tokens,
                "train_flops": flops.train, "inference_flops": flops.inference, "total_flops": flops.total,
                "sd": count_sd(counts)}
         history.append(rec)
@@ -256,11 +303,15 @@ def run_star(spec: MethodSpec, cfg, train: list[dict], test: list[dict], ops, ou
         if log_fn is not None:
             log_fn({"method": spec.name, "seed": seed, **rec})
         # -- Checkpoint --------------------------------------------------------------------------------------
-        if sc.checkpoint_every_iter or t == sc.n_iters:
-            ops.save(model, model_dir)
+        # the state names the checkpoint it belongs to, so a kill at any point resumes consistently
         state = {"t_done": t, "counts": counts, "train_flops": flops.train, "inference_flops": flops.inference,
-                 "history": history, "heap": heap.state()}
+                 "history": history, "heap": heap.state(), "model": next_dir.name if next_dir.exists() else None}
         atomic_write_json(state_file, state)
+        if next_dir.exists():
+            model_dir = next_dir
+            for old in out_dir.glob("model_t*"):
+                if old != next_dir:
+                    shutil.rmtree(old, ignore_errors=True)
     if bar is not None:
         bar.close()
     sd_upto = sc.sd_iters or sc.n_iters

@@ -38,7 +38,13 @@ def run_metrics(summary: dict) -> dict:
             "base_accuracy": summary["history"][0]["accuracy"], "sd": summary["sd_at"],
             "inference_flops": hist[-1]["inference_flops"], "train_flops": hist[-1]["train_flops"],
             "attempts": int(sum(h["attempts"] for h in hist)), "unparsed_samples": int(sum(h["unparsed_samples"] for h in hist)),
-            "unparsed_test_last": hist[-1]["unparsed_test"]}
+            "unparsed_test_last": hist[-1]["unparsed_test"],
+            "false_positive_rate": _mean([h.get("false_positive_rate") for h in hist])}
+
+
+def _mean(xs):
+    xs = [x for x in xs if x is not None]
+    return float(np.mean(xs)) if xs else None
 
 
 def mean_curve(summaries: Sequence[dict], key: str) -> list[float]:
@@ -53,7 +59,10 @@ def method_metrics(summaries: Sequence[dict]) -> dict:
     per = [run_metrics(s) for s in summaries]
     out: dict = {"per_seed": per, "seeds": [s["seed"] for s in summaries]}
     for k in ("best_accuracy", "final_accuracy", "best_iteration", "train_flops_at_best", "total_flops_at_best",
-              "sd", "inference_flops", "train_flops", "attempts", "unparsed_samples"):
+              "sd", "inference_flops", "train_flops", "attempts", "unparsed_samples", "false_positive_rate"):
+        if any(p[k] is None for p in per):
+            out[k] = None
+            continue
         v = np.asarray([p[k] for p in per], float)
         out[k] = float(v.mean())
         out[k + "_std"] = float(v.std(ddof=1)) if len(v) > 1 else 0.0

@@ -241,8 +241,14 @@ def dry_run(cfg, run) -> dict:
             out[name] = {"accuracy": s["history"][-1]["accuracy"], "m": s["history"][-1]["m"],
                          "steps": s["history"][-1]["steps"]}
         state = read_json(tmp / cfg.star.methods[0] / "state.json")
+        # a random tiny model rarely answers right, so make sure the trl trainer is built and stepped once too
+        from .data import train_example
+
+        ops = _ops(tiny, base["path"], tmp / "trainer_check")
+        tr = ops.train(ops.load_base(), [train_example(train[0], f"#### {train[0]['answer']}")], 1, cfg.seed)
     info = {"dry_run": True, "task": task, "hub_ids": {"model": cfg.model.name_or_path,
-                                                       "data": BENCHMARKS[task]["hub_id"]},
-            "n_fake_train": len(train), "methods": out, "state_keys": sorted(state)}
+                                                       "data": BENCHMARKS[task]["hf_id"]},
+            "n_fake_train": len(train), "methods": out, "state_keys": sorted(state),
+            "trainer_check": {"steps": tr["steps"], "loss": tr["loss"]}}
     log.info("dry run ok: %s", info)
     return run.write_results(info, claims=[], expected=None, seeds=[cfg.seed], wall_time_s=time.time() - t0)

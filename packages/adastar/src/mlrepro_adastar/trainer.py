@@ -146,7 +146,7 @@ def plain_sft(model, tokenizer, examples: list[dict], steps: int, batch_size: in
         sched.step()
         opt.zero_grad(set_to_none=True)
         tokens += len(batch) * L
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
     model.eval()
     return {"steps": steps, "examples": steps * batch_size, "train_tokens": tokens,
             "loss": float(sum(losses[-20:]) / max(1, len(losses[-20:]))) if losses else None}
