@@ -158,6 +158,6 @@ def test_zero3_config_resolves():
     from mlrepro.training import accelerate_config_path, build_launch_command, load_accelerate_config
 
     assert load_accelerate_config("zero3")["deepspeed_config"]["zero_stage"] == 3
-    cmd = build_launch_command("mlrepro_distillm2.cli", ["train", "--recipe", "paper"], config="zero3",
+    cmd = build_launch_command("mlrepro_distillm2", ["train", "--recipe", "paper"], config="zero3",
                                num_processes=4)
     assert str(accelerate_config_path("zero3")) in cmd and cmd[-3:] == ["train", "--recipe", "paper"]

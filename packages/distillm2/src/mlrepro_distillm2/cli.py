@@ -26,3 +26,7 @@ def _eval(cfg, run, args):
 
 
 main = make_main("distillm2", Config, {"reproduce": _reproduce, "train": _train, "eval": _eval})
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

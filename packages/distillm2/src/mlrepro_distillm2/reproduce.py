@@ -568,7 +568,7 @@ def reproduce_llm(cfg: Config, run: RunDir, args) -> dict:
             if cfg.train.launcher == "accelerate":
                 from mlrepro.training import launch
 
-                launch("mlrepro_distillm2.cli", ["train", "--resume", str(run.path), f"train.epoch={e}"],
+                launch("mlrepro_distillm2", ["train", "--resume", str(run.path), f"train.epoch={e}"],
                        config=cfg.train.accelerate_config, num_processes=cfg.train.num_processes)
                 return {"epoch": e, "launched": True}
             return train_epoch(cfg, run, e)
@@ -680,7 +680,7 @@ def dry_run(cfg: Config, run: RunDir) -> dict:
                                processing_class=tok, peft_config=peft_config)
     out = trainer.train()
     loss = float(out.metrics.get("train_loss", float("nan")))
-    cmd = build_launch_command("mlrepro_distillm2.cli", ["train", "--resume", str(run.path), "train.epoch=1"],
+    cmd = build_launch_command("mlrepro_distillm2", ["train", "--resume", str(run.path), "train.epoch=1"],
                                config=cfg.train.accelerate_config, num_processes=cfg.train.num_processes or 4)
     judge = ScriptedSampler(fn=lambda prompt, params, i: "Both fine, A is clearer. [[A]]")
     jr = judge_pairwise(judge, prompts[:4], s_texts[:4], t_texts[:4], temperature=cfg.eval.judge_temperature)

@@ -105,6 +105,9 @@ class DistiLLM2Config(DPOConfig):
             raise ValueError(f"gkd_beta must lie in [0, 1], got {self.gkd_beta}")
         if self.distill_epoch < 1 or self.distill_num_epochs < self.distill_epoch:
             raise ValueError("need 1 <= distill_epoch <= distill_num_epochs")
+        if self.precompute_ref_log_probs:
+            raise ValueError("precompute_ref_log_probs is not supported: the losses need the teacher's full "
+                             "next-token distributions, not only its sequence log-probs")
 
 
 # ------------------------------------------------------------------------------------------------ model helpers
