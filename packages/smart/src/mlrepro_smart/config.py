@@ -86,6 +86,9 @@ class TinyModelConfig:
     lr: float = 3e-3
     warmup: int = 30
     seed: int = 0
+    target_accuracy: float = field(default=0.0, metadata={
+        "help": "stop training once the sampled validation accuracy reaches this (0: train all steps)"})
+    eval_every: int = 50
 
 
 @dataclass
@@ -93,6 +96,7 @@ class PretrainConfig:
     """Mini only: train the tiny SLM, LLM and PRM on the synthetic world (skipped when models have ids)."""
 
     n_train: int = 20000
+    n_val: int = field(default=100, metadata={"help": "validation problems for early stopping (disjoint)"})
     train_seed: int = 0
     vocab_size: int = 400
     tokenizer_docs: int = 3000
@@ -215,8 +219,10 @@ class Config:
             t = getattr(self.pretrain, role)
             if t.hidden % t.heads or t.heads % t.kv_heads:
                 raise _err(f"pretrain.{role}.hidden", "hidden must be divisible by heads and heads by kv_heads")
-            if t.steps < 1 or t.batch_size < 1 or t.lr <= 0:
-                raise _err(f"pretrain.{role}", "steps, batch_size >= 1 and lr > 0")
+            if t.steps < 1 or t.batch_size < 1 or t.lr <= 0 or t.eval_every < 1:
+                raise _err(f"pretrain.{role}", "steps, batch_size, eval_every >= 1 and lr > 0")
+            if not 0 <= t.target_accuracy <= 1:
+                raise _err(f"pretrain.{role}.target_accuracy", "must be in [0, 1]")
         if not 0 <= self.pretrain.prm_corrupt_prob <= 1:
             raise _err("pretrain.prm_corrupt_prob", "must be in [0, 1]")
         s = self.search

@@ -146,6 +146,14 @@ def tradeoff_table(runs: dict[str, dict]) -> list[dict[str, Any]]:
         if slm is not None:
             row["gain_over_slm"] = m["accuracy"] - slm["accuracy"]
         rows.append(row)
+    # LLM tokens relative to per-step intervention (SMART with the largest tau above 1 of the same sweep): how
+    # much the threshold saves beyond what duplicate filtering before the intervention already saves
+    for row in rows:
+        tops = [r for r in rows if r["method"] == "smart" and r["setting"] == row["setting"]
+                and r["scorer"] == row["scorer"] and r["tau"] is not None and r["tau"] > 1.0]
+        if row["method"] == "smart" and tops:
+            ref = max(tops, key=lambda r: r["tau"])["llm_tokens"]
+            row["llm_token_ratio_vs_per_step"] = row["llm_tokens"] / ref if ref else None
     return rows
 
 

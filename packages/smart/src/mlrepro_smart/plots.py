@@ -22,28 +22,29 @@ def tradeoff_figure(rows: list[dict], setting: str, path: Path, dpi: int = 120) 
     rs = [r for r in rows if r["setting"] == setting]
     if not any(r["method"] == "smart" for r in rs):
         return None
-    fig, axes = new_figure(size=(5.6, 4.0))
-    ax = axes[0][0]
-    for sc in sorted({r["scorer"] for r in rs}):
-        pts = sorted([r for r in rs if r["scorer"] == sc and r["method"] == "smart"
-                      and r.get("llm_token_ratio") is not None], key=lambda r: r["tau"])
-        c = _COLORS.get(sc, None)
-        if pts:
-            ax.plot([p["llm_token_ratio"] for p in pts], [p["accuracy"] for p in pts], marker="o", color=c,
-                    label=f"SMART ({sc})")
-            for p in pts:
-                ax.annotate(f"{p['tau']:g}", (p["llm_token_ratio"], p["accuracy"]), textcoords="offset points",
-                            xytext=(3, -10), fontsize=7, color=c)
-        for method, ls in (("slm_only", ":"), ("llm_only", "--")):
-            b = [r for r in rs if r["scorer"] == sc and r["method"] == method]
-            if b:
-                ax.axhline(b[0]["accuracy"], ls=ls, color=c, lw=1,
-                           label=f"{'SLM' if method == 'slm_only' else 'LLM'} only ({sc})")
-    ax.set_xlabel("LLM tokens, relative to LLM-only")
-    ax.set_ylabel("accuracy")
-    ax.set_title(f"SMART trade-off ({setting}); labels: tau")
-    ax.set_xlim(left=-0.02)
-    ax.legend(fontsize=7, loc="lower right")
+    fig, axes = new_figure(ncols=2, size=(5.0, 4.0))
+    for ax, key, xlabel in ((axes[0][0], "llm_token_ratio", "LLM tokens, relative to LLM-only"),
+                            (axes[0][1], "llm_token_share", "LLM share of all generated tokens")):
+        for sc in sorted({r["scorer"] for r in rs}):
+            pts = sorted([r for r in rs if r["scorer"] == sc and r["method"] == "smart"
+                          and r.get(key) is not None], key=lambda r: r["tau"])
+            c = _COLORS.get(sc, None)
+            if pts:
+                ax.plot([p[key] for p in pts], [p["accuracy"] for p in pts], marker="o", color=c,
+                        label=f"SMART ({sc})")
+                for p in pts:
+                    ax.annotate(f"{p['tau']:g}", (p[key], p["accuracy"]), textcoords="offset points",
+                                xytext=(3, -10), fontsize=7, color=c)
+            for method, ls in (("slm_only", ":"), ("llm_only", "--")):
+                b = [r for r in rs if r["scorer"] == sc and r["method"] == method]
+                if b:
+                    ax.axhline(b[0]["accuracy"], ls=ls, color=c, lw=1,
+                               label=f"{'SLM' if method == 'slm_only' else 'LLM'} only ({sc})")
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel("accuracy")
+        ax.set_xlim(left=-0.02)
+    axes[0][0].set_title(f"SMART trade-off ({setting}); point labels: tau", fontsize=9)
+    axes[0][0].legend(fontsize=7, loc="lower right")
     return save_figure(fig, path, dpi=dpi)
 
 

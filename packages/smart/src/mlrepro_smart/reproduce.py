@@ -19,7 +19,7 @@ from mlrepro.runs import RunDir, get_logger, read_json
 
 from .config import Config
 from .data import load_eval_records, make_world, write_jsonl
-from .method import SearchParams, search
+from .method import SearchParams, StepRequest, search
 
 log = get_logger("mlrepro.smart")
 
@@ -165,7 +165,9 @@ def stage_world(cfg: Config, d: Path) -> dict:
     ev = load_eval_records("synthetic", n=cfg.data.n_eval, seed=cfg.data.eval_seed, world=_world_kwargs(cfg),
                            limit=cfg.data.limit)
     pt = cfg.pretrain
-    tr = make_world(pt.n_train, pt.train_seed, exclude={r["question"] for r in ev}, id_prefix="train",
+    val = make_world(pt.n_val, cfg.data.eval_seed + 1000, exclude={r["question"] for r in ev}, id_prefix="val",
+                     **_world_kwargs(cfg))
+    tr = make_world(pt.n_train, pt.train_seed, exclude={r["question"] for r in ev + val}, id_prefix="train",
                     **_world_kwargs(cfg))
     texts = [cfg.prompt.template.format(question=r["question"]) + r["solution"] for r in tr[:pt.tokenizer_docs]]
     tok0 = build_world_tokenizer(texts, pt.vocab_size)
@@ -175,7 +177,8 @@ def stage_world(cfg: Config, d: Path) -> dict:
     tok.save_pretrained(d / "tokenizer")
     write_jsonl(ev, d / "eval.jsonl")
     write_jsonl(tr, d / "train.jsonl")
-    return {"eval_problems": len(ev), "train_problems": len(tr), "vocab": len(tok),
+    write_jsonl(val, d / "val.jsonl")
+    return {"eval_problems": len(ev), "val_problems": len(val), "train_problems": len(tr), "vocab": len(tok),
             "example": {"question": ev[0]["question"], "solution": ev[0]["solution"]}}
 
 
@@ -209,9 +212,17 @@ def stage_train_lm(cfg: Config, run: RunDir, role: str, d: Path) -> dict:
     ex = lm_examples(_read_jsonl(wd / "train.jsonl"), tok, cfg.prompt.template)
     model = build_model(tok, layers=tcfg.layers, hidden=tcfg.hidden, heads=tcfg.heads, kv_heads=tcfg.kv_heads,
                         max_position=512, seed=tcfg.seed)
+    val = _read_jsonl(wd / "val.jsonl")
+
+    def val_accuracy() -> float:
+        return _sample_accuracy(model, tok, val, cfg.prompt.template, cfg.search.temperature, cfg.seed + 1)
+
+    target = tcfg.target_accuracy if tcfg.target_accuracy > 0 else None
     stats = train_lm(model, ex, tok.pad_token_id, tcfg.steps, tcfg.batch_size, tcfg.lr, tcfg.warmup,
                      seed=tcfg.seed, ckpt_dir=d, ckpt_every=cfg.pretrain.ckpt_every, desc=f"train {role}",
-                     log=lambda r: run.log_metrics({f"train_{role}/{k}": v for k, v in r.items()}))
+                     log=lambda r: run.log_metrics({f"train_{role}/{k}": v for k, v in r.items()}),
+                     eval_fn=val_accuracy if target is not None else None, eval_every=tcfg.eval_every,
+                     target=target)
     model.save_pretrained(d / "model")
     tok.save_pretrained(d / "model")
     (d / "ckpt.pt").unlink(missing_ok=True)
@@ -388,6 +399,9 @@ def dry_run(cfg: Config) -> None:
                             cfg.eval.headline_selection)
             log.info("dry run (%s scorer): %d problems, slm tokens %d, llm tokens %d, unparseable %d", sc,
                      len(probs), m["slm_tokens"], m["llm_tokens"], m["unparseable"])
+        for role in ("slm", "llm"):  # one direct step from each model (the tiny search above may not need the LLM)
+            st0 = comps.generator(role).generate_steps([StepRequest(records[0]["question"], "")], final=False, seed=0)
+            log.info("dry run: %s step of %d tokens (%s)", role, st0[0].n_tokens, st0[0].finish_reason)
         log.info("dry run plan: %d search runs: %s", len(plan_runs(cfg)), ", ".join(s.name for s in plan_runs(cfg)))
 
 

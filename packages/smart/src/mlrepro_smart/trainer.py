@@ -74,7 +74,13 @@ def _lr_at(step: int, steps: int, lr: float, warmup: int, final_frac: float = 0.
 
 
 def _loop(model, steps: int, lr: float, warmup: int, weight_decay: float, loss_at: Callable[[int], Any],
-          ckpt_dir: str | Path | None, ckpt_every: int, desc: str, log: Callable[[dict], None] | None) -> dict:
+          ckpt_dir: str | Path | None, ckpt_every: int, desc: str, log: Callable[[dict], None] | None,
+          eval_fn: Callable[[], float] | None = None, eval_every: int = 0, target: float | None = None) -> dict:
+    """Optimise ``loss_at(step)``; with ``eval_fn``, evaluate every ``eval_every`` steps and stop as soon as the
+    value reaches ``target``, keeping whichever of the last two evaluated snapshots is closer to the target (the
+    mini's way of fixing a model's capability, see the README; accuracy can jump between two evaluations)."""
+    import copy
+
     import torch
     from tqdm.auto import tqdm
 
@@ -88,8 +94,25 @@ def _loop(model, steps: int, lr: float, warmup: int, weight_decay: float, loss_a
         start = int(state["step"])
     model.train()
     t0, loss_ema, last = time.time(), None, float("nan")
+    curve: list[tuple[int, float]] = []
+    stopped_at = None
+    prev_snapshot: tuple[int, float, dict] | None = None
     bar = tqdm(range(start, steps), desc=desc, leave=False, mininterval=5.0, disable=None)
     for step in bar:
+        if eval_fn is not None and eval_every > 0 and step > start and step % eval_every == 0:
+            model.eval()
+            val = float(eval_fn())
+            model.train()
+            curve.append((step, val))
+            if log is not None:
+                log({"step": step, "val": val})
+            if target is not None and val >= target:
+                stopped_at = step
+                if prev_snapshot is not None and abs(prev_snapshot[1] - target) < abs(val - target):
+                    model.load_state_dict(prev_snapshot[2])
+                    stopped_at = prev_snapshot[0]
+                break
+            prev_snapshot = (step, val, copy.deepcopy(model.state_dict()))
         for g in opt.param_groups:
             g["lr"] = _lr_at(step, steps, lr, warmup)
         loss = loss_at(step)
@@ -107,7 +130,8 @@ def _loop(model, steps: int, lr: float, warmup: int, weight_decay: float, loss_a
             os.replace(tmp, ckpt)
     model.eval()
     return {"steps": steps, "resumed_from": start, "final_loss": last, "final_loss_ema": loss_ema,
-            "train_seconds": round(time.time() - t0, 2)}
+            "train_seconds": round(time.time() - t0, 2), "stopped_at": stopped_at,
+            "steps_done": stopped_at if stopped_at is not None else steps, "val_curve": curve}
 
 
 def _batch(rng_seed: int, step: int, n: int, batch_size: int) -> list[int]:
@@ -118,8 +142,10 @@ def _batch(rng_seed: int, step: int, n: int, batch_size: int) -> list[int]:
 def train_lm(model, examples: Sequence[tuple[list[int], list[int]]], pad_id: int, steps: int, batch_size: int,
              lr: float, warmup: int = 50, weight_decay: float = 0.0, seed: int = 0,
              ckpt_dir: str | Path | None = None, ckpt_every: int = 0, desc: str = "train lm",
-             log: Callable[[dict], None] | None = None) -> dict:
-    """Causal-LM training on the completion tokens (the prompt is context only)."""
+             log: Callable[[dict], None] | None = None, eval_fn: Callable[[], float] | None = None,
+             eval_every: int = 0, target: float | None = None) -> dict:
+    """Causal-LM training on the completion tokens (the prompt is context only); optional early stop at a target
+    validation value (see :func:`_loop`)."""
     import torch
 
     if not examples:
@@ -138,7 +164,8 @@ def train_lm(model, examples: Sequence[tuple[list[int], list[int]]], pad_id: int
             att[r, :len(x)] = 1
         return model(input_ids=ids, attention_mask=att, labels=lab).loss
 
-    return _loop(model, steps, lr, warmup, weight_decay, loss_at, ckpt_dir, ckpt_every, desc, log)
+    return _loop(model, steps, lr, warmup, weight_decay, loss_at, ckpt_dir, ckpt_every, desc, log, eval_fn,
+                 eval_every, target)
 
 
 def train_prm(model, examples: Sequence[tuple[list[int], list[int], list[int]]], pad_id: int, good_id: int,
