@@ -96,3 +96,71 @@ def test_smoke_end_to_end_and_resume(tmp_path, monkeypatch):
     assert runs["kd"]["curve_kl"]["step"][0] == 0 and len(runs["kd"]["curve_kl"]["step"]) > 3
     for png in ("kl_vs_step.png", "likelihood_curves.png", "final_kl.png"):
         assert (Path(out) / "plots" / png).stat().st_size > 1000
+
+
+class _Judge:
+    """Minimal loopback OpenAI-compatible server: the judge always answers [[A]]."""
+
+    @staticmethod
+    def start():
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        class H(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                out = {"choices": [{"index": 0, "finish_reason": "stop",
+                                    "message": {"role": "assistant", "content": "A is better. [[A]]"}}],
+                       "model": body["model"]}
+                data = json.dumps(out).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *a):
+                pass
+
+        srv = ThreadingHTTPServer(("127.0.0.1", 0), H)
+        threading.Thread(target=srv.serve_forever, daemon=True).start()
+        return srv
+
+
+def test_llm_pipeline_on_tiny_models(tmp_path, monkeypatch, tiny_lm_path):
+    """The paper recipe's code path end to end on CPU: prompts from a file, hf sampling of tiny teacher/student,
+    2 epochs of Algorithm 1 in-process with DoRA (merged between epochs), judging through the openai backend
+    against a loopback server, claims against the recipe's expected block."""
+    from mlrepro.runs import RunDir
+    from mlrepro.testing import tiny_lm
+
+    teacher = tiny_lm(arch="qwen2", hidden=32, seed=1)
+    prompts = tmp_path / "prompts.jsonl"
+    prompts.write_text("".join(json.dumps({"prompt": f"Say something about {w}."}) + "\n"
+                               for w in ("cats", "rain", "maps", "tea", "boats", "bread")))
+    evalset = tmp_path / "alpaca.jsonl"
+    evalset.write_text("".join(json.dumps({"instruction": f"Name {i} colours.", "output": "red"}) + "\n"
+                               for i in range(3)))
+    srv = _Judge.start()
+    monkeypatch.setenv("OPENAI_BASE_URL", f"http://127.0.0.1:{srv.server_port}/v1")
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    overrides = [f"model.student={tiny_lm_path}", f"model.teacher={teacher}", "model.attn_implementation=null",
+                 "model.dtype=float32", f"data.prompts={prompts}", "data.num_prompts=6", "data.max_length=96",
+                 "data.max_prompt_length=48", "sampling.backend=hf", "sampling.max_new_tokens=6",
+                 "sampling.engine.dtype=float32", "train.num_epochs=2", "train.launcher=none", "peft.r=2", "peft.lora_alpha=4",
+                 "train.trainer.bf16=false", "train.trainer.gradient_checkpointing=false", "train.trainer.use_cpu=true",
+                 "train.trainer.per_device_train_batch_size=2", "train.trainer.gradient_accumulation_steps=1",
+                 "train.trainer.disable_tqdm=true", "eval.student_max_new_tokens=6",
+                 f"eval.sets=[{{kind: alpaca_eval, source: {evalset}, judge_model: judge}}]"]
+    cfg = load_config(Config, "paper", overrides, recipes_dir=RECIPES)
+    run = RunDir.create("distillm2", "paper", tmp_path / "runs", tmp_path / "run")
+    res = R.reproduce_llm(cfg, run, None)
+    srv.shutdown()
+    stages = tmp_path / "run" / "stages"
+    for name in ("prompts", "epoch1_generate", "epoch1_train", "epoch2_generate", "epoch2_train", "eval"):
+        assert (stages / name / "DONE").exists(), name
+    assert (stages / "epoch2_train" / "merged" / "config.json").exists()
+    assert json.loads((stages / "epoch1_train" / "alpha_reference.json").read_text())["chosen"] is not None
+    wr = res["metrics"]["eval"]["alpaca_eval"]
+    assert wr["win_rate"] == pytest.approx(0.5) and wr["n"] == 3  # an always-[[A]] judge: 1 then 0
+    assert [c["id"] for c in res["claims"]] == ["win_rate_alpaca_eval"] and res["claims"][0]["holds"] is False

@@ -462,15 +462,17 @@ def _release(sampler) -> None:
 
 
 def _sampler_for(cfg: Config, model_path: str, tokenizer_path: str | None = None):
+    """A sampler on ``model_path`` from the recipe's ``sampling`` section (``engine`` holds backend kwargs, e.g.
+    vLLM's ``tensor_parallel_size``; the hf backend ignores the ones it does not know)."""
     from mlrepro.sampling import get_sampler
 
     b = cfg.sampling.backend
-    if b in ("vllm",):
-        return get_sampler("vllm", model=model_path, **dict(cfg.sampling.engine))
+    kw = dict(cfg.sampling.engine)
     if b in ("hf", "auto"):
-        return get_sampler(b, model=model_path, tokenizer=tokenizer_path, batch_size=cfg.sampling.batch_size,
-                           dtype=cfg.model.dtype if b == "hf" else None, **dict(cfg.sampling.engine))
-    return get_sampler(b, model=model_path, **dict(cfg.sampling.engine))
+        if b == "hf":
+            kw.setdefault("dtype", cfg.model.dtype)
+        return get_sampler(b, model=model_path, tokenizer=tokenizer_path, batch_size=cfg.sampling.batch_size, **kw)
+    return get_sampler(b, model=model_path, **kw)
 
 
 def train_epoch(cfg: Config, run: RunDir, epoch: int) -> dict:
@@ -594,13 +596,16 @@ def reproduce_llm(cfg: Config, run: RunDir, args) -> dict:
 def _prompts_stage(cfg: Config, d: Path, load_prompts) -> dict:
     prompts = load_prompts(cfg.data.prompts, split=cfg.data.split, field=cfg.data.prompt_field,
                            limit=cfg.data.num_prompts, seed=cfg.seed)
-    (d / "prompts.json").write_text(json.dumps(prompts))
+    from mlrepro.runs import atomic_write_text
+
+    atomic_write_text(d / "prompts.json", json.dumps(prompts))
     return {"n": len(prompts), "source": cfg.data.prompts}
 
 
 def evaluate_llm(cfg: Config, student_path: str, d: Path, *, samplers: dict | None = None,
                  eval_records: dict | None = None) -> dict:
     """Pairwise judging of the student against each set's reference answers (both orders, weighted WR)."""
+    from mlrepro.runs import atomic_write_text
     from mlrepro.sampling import SamplingParams, get_sampler
 
     from .evaluate import build_references, judge_pairwise, load_eval_set
@@ -626,7 +631,7 @@ def evaluate_llm(cfg: Config, student_path: str, d: Path, *, samplers: dict | No
             refs = [r if r is not None else next(it) for r in refs]
         res = judge_pairwise(judge, qs, answers, refs, temperature=e.judge_temperature,
                              max_new_tokens=e.judge_max_new_tokens)
-        (d / f"{s.kind}_samples.jsonl").write_text("".join(
+        atomic_write_text(d / f"{s.kind}_samples.jsonl", "".join(
             json.dumps({"question": q, "answer": a, "reference": r, "verdict_first": v1, "verdict_second": v2}) + "\n"
             for q, a, r, v1, v2 in zip(qs, answers, refs, res.verdicts_first, res.verdicts_second)))
         out[s.kind] = res.summary()

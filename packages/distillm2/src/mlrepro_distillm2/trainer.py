@@ -31,7 +31,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import math
-from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -204,7 +203,6 @@ class DistiLLM2Trainer(DPOTrainer):
         teacher_model.eval()
         for p in teacher_model.parameters():
             p.requires_grad_(False)
-        self._distill_metrics: dict[str, list[float]] = defaultdict(list)
         self._gap_epoch = {"chosen": [0.0, 0], "rejected": [0.0, 0]}
         self._gap_window = {"chosen": [0.0, 0], "rejected": [0.0, 0]}
         self._code_anchor: tuple[float, float] | None = None
