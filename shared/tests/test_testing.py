@@ -23,3 +23,18 @@ def test_tiny_lm_cached(tiny_lm_path):
     from mlrepro.testing import tiny_lm
 
     assert tiny_lm(cache_dir=tiny_lm_path.parent) == tiny_lm_path
+
+
+def test_saved_tokenizer_reloads_identically(tmp_path):
+    """A tiny model trained with the in-memory tokenizer must see the same tokens after AutoTokenizer reloads it."""
+    from transformers import AutoTokenizer
+
+    from mlrepro.testing import build_model, build_tokenizer, check_tokenizer_roundtrip
+
+    corpus = [f"Ada has {i} apples. {i} + 3 = {i + 3}. The answer is {i + 3}." for i in range(200)]
+    tok = build_tokenizer(corpus, vocab_size=320)
+    build_model(tok).save_pretrained(tmp_path)
+    tok.save_pretrained(tmp_path)
+    check_tokenizer_roundtrip(tok, tmp_path, corpus[:50])
+    re = AutoTokenizer.from_pretrained(tmp_path)
+    assert re.eos_token == "<|im_end|>" and re.pad_token == "<|pad|>" and re.chat_template == tok.chat_template

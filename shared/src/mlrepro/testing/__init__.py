@@ -5,9 +5,10 @@ from .tiny import (
     SPECIAL_TOKENS,
     build_model,
     build_tokenizer,
+    check_tokenizer_roundtrip,
     default_corpus,
     load_tiny,
     tiny_lm,
 )
 
-__all__ = ["tiny_lm", "load_tiny", "build_tokenizer", "build_model", "default_corpus", "CHATML_TEMPLATE", "SPECIAL_TOKENS"]
+__all__ = ["tiny_lm", "check_tokenizer_roundtrip", "load_tiny", "build_tokenizer", "build_model", "default_corpus", "CHATML_TEMPLATE", "SPECIAL_TOKENS"]

@@ -55,14 +55,27 @@ def default_corpus() -> list[str]:
     return out
 
 
+# Qwen2's pre-tokenization (transformers' Qwen2Tokenizer): words, single digits, punctuation runs, whitespace.
+QWEN2_PRETOKENIZE_REGEX = r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"""
+
+
 def build_tokenizer(corpus: Iterable[str] | None = None, vocab_size: int = 300, model_max_length: int = 2048):
-    """Train a byte-level BPE tokenizer on ``corpus`` and wrap it as a ``PreTrainedTokenizerFast``."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    """Train a byte-level BPE tokenizer on ``corpus`` and wrap it as a ``PreTrainedTokenizerFast``.
+
+    It uses Qwen2's normalizer and pre-tokenizer (numbers split into single digits), because
+    ``AutoTokenizer.from_pretrained`` reloads a folder holding a qwen2 ``config.json`` as a ``Qwen2Tokenizer``,
+    which rebuilds that pipeline around the saved vocabulary and merges: training with the same pipeline makes
+    the reloaded tokenizer encode exactly as the in-memory one (checked by :func:`tiny_lm`)."""
+    from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
     corpus = list(corpus) if corpus is not None else default_corpus()
     tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.normalizer = normalizers.NFC()
+    tok.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Split(Regex(QWEN2_PRETOKENIZE_REGEX), behavior="isolated", invert=False),
+        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+    ])
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,
@@ -125,7 +138,7 @@ def tiny_lm(arch: str = "qwen2", vocab: int = 300, layers: int = 2, hidden: int 
             max_position: int = 2048) -> Path:
     """Build (or reuse) a tiny model + tokenizer folder and return its path (usable in place of a hub id)."""
     corpus = list(corpus) if corpus is not None else None
-    key = json.dumps([arch, vocab, layers, hidden, heads, kv_heads, seed, max_position,
+    key = json.dumps(["tok-v2", arch, vocab, layers, hidden, heads, kv_heads, seed, max_position,
                       hashlib.sha1("\n".join(corpus).encode()).hexdigest() if corpus else None])
     digest = hashlib.sha1(key.encode()).hexdigest()[:12]
     root = Path(cache_dir) if cache_dir is not None else _cache_root() / "tiny_lm"
@@ -139,6 +152,7 @@ def tiny_lm(arch: str = "qwen2", vocab: int = 300, layers: int = 2, hidden: int 
     tmp.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(tmp)
     tokenizer.save_pretrained(tmp)
+    check_tokenizer_roundtrip(tokenizer, tmp)
     (tmp / "DONE").write_text(key + "\n")
     try:
         tmp.rename(path)
@@ -147,6 +161,20 @@ def tiny_lm(arch: str = "qwen2", vocab: int = 300, layers: int = 2, hidden: int 
 
         shutil.rmtree(tmp, ignore_errors=True)
     return path
+
+
+def check_tokenizer_roundtrip(tokenizer, path: str | os.PathLike, texts: Iterable[str] | None = None) -> None:
+    """Raise if ``AutoTokenizer.from_pretrained(path)`` encodes ``texts`` differently from ``tokenizer`` (a model
+    trained with one and sampled with the other would see unfamiliar tokens)."""
+    from transformers import AutoTokenizer
+
+    reloaded = AutoTokenizer.from_pretrained(str(path))
+    for t in texts or ["Ada has 14 apples. 14 + 3 = 17\n#### 17", "<|im_start|>user\nHi?<|im_end|>\n"]:
+        a = tokenizer(t, add_special_tokens=False)["input_ids"]
+        b = reloaded(t, add_special_tokens=False)["input_ids"]
+        if a != b:
+            raise RuntimeError(f"tokenizer saved at {path} reloads as {type(reloaded).__name__} and encodes "
+                               f"{t!r} differently ({a} vs {b})")
 
 
 def load_tiny(path: str | os.PathLike):
