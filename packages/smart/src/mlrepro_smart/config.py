@@ -89,6 +89,8 @@ class TinyModelConfig:
     target_accuracy: float = field(default=0.0, metadata={
         "help": "stop training once the sampled validation accuracy reaches this (0: train all steps)"})
     eval_every: int = 50
+    stop_closest: bool = field(default=False, metadata={
+        "help": "stop at whichever of the last two evaluations is closer to target_accuracy (else the first above)"})
 
 
 @dataclass

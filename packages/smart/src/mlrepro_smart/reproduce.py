@@ -222,7 +222,7 @@ def stage_train_lm(cfg: Config, run: RunDir, role: str, d: Path) -> dict:
                      seed=tcfg.seed, ckpt_dir=d, ckpt_every=cfg.pretrain.ckpt_every, desc=f"train {role}",
                      log=lambda r: run.log_metrics({f"train_{role}/{k}": v for k, v in r.items()}),
                      eval_fn=val_accuracy if target is not None else None, eval_every=tcfg.eval_every,
-                     target=target)
+                     target=target, closest=tcfg.stop_closest)
     model.save_pretrained(d / "model")
     tok.save_pretrained(d / "model")
     (d / "ckpt.pt").unlink(missing_ok=True)

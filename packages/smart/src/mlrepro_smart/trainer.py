@@ -75,10 +75,11 @@ def _lr_at(step: int, steps: int, lr: float, warmup: int, final_frac: float = 0.
 
 def _loop(model, steps: int, lr: float, warmup: int, weight_decay: float, loss_at: Callable[[int], Any],
           ckpt_dir: str | Path | None, ckpt_every: int, desc: str, log: Callable[[dict], None] | None,
-          eval_fn: Callable[[], float] | None = None, eval_every: int = 0, target: float | None = None) -> dict:
+          eval_fn: Callable[[], float] | None = None, eval_every: int = 0, target: float | None = None,
+          closest: bool = False) -> dict:
     """Optimise ``loss_at(step)``; with ``eval_fn``, evaluate every ``eval_every`` steps and stop as soon as the
-    value reaches ``target``, keeping whichever of the last two evaluated snapshots is closer to the target (the
-    mini's way of fixing a model's capability, see the README; accuracy can jump between two evaluations)."""
+    value reaches ``target``. With ``closest``, keep whichever of the last two evaluated snapshots is closer to the
+    target (accuracy can jump between two evaluations). This is the mini's way of fixing a model's capability."""
     import copy
 
     import torch
@@ -108,7 +109,7 @@ def _loop(model, steps: int, lr: float, warmup: int, weight_decay: float, loss_a
                 log({"step": step, "val": val})
             if target is not None and val >= target:
                 stopped_at = step
-                if prev_snapshot is not None and abs(prev_snapshot[1] - target) < abs(val - target):
+                if closest and prev_snapshot is not None and abs(prev_snapshot[1] - target) < abs(val - target):
                     model.load_state_dict(prev_snapshot[2])
                     stopped_at = prev_snapshot[0]
                 break
@@ -143,7 +144,7 @@ def train_lm(model, examples: Sequence[tuple[list[int], list[int]]], pad_id: int
              lr: float, warmup: int = 50, weight_decay: float = 0.0, seed: int = 0,
              ckpt_dir: str | Path | None = None, ckpt_every: int = 0, desc: str = "train lm",
              log: Callable[[dict], None] | None = None, eval_fn: Callable[[], float] | None = None,
-             eval_every: int = 0, target: float | None = None) -> dict:
+             eval_every: int = 0, target: float | None = None, closest: bool = False) -> dict:
     """Causal-LM training on the completion tokens (the prompt is context only); optional early stop at a target
     validation value (see :func:`_loop`)."""
     import torch
@@ -165,7 +166,7 @@ def train_lm(model, examples: Sequence[tuple[list[int], list[int]]], pad_id: int
         return model(input_ids=ids, attention_mask=att, labels=lab).loss
 
     return _loop(model, steps, lr, warmup, weight_decay, loss_at, ckpt_dir, ckpt_every, desc, log, eval_fn,
-                 eval_every, target)
+                 eval_every, target, closest)
 
 
 def train_prm(model, examples: Sequence[tuple[list[int], list[int], list[int]]], pad_id: int, good_id: int,
