@@ -124,3 +124,14 @@ def test_make_answer_categories():
         assert a.endswith(".") and "answer is" in a
     with pytest.raises(ValueError):
         D.make_answer(p, "great", random.Random(0))
+
+
+def test_trace_diagnostics():
+    it = D.eval_world(3, 0, 0, 0, seed=5)["text_pair"][0]
+    rec = dict(it, answer1=it["answers"][0], answer2=it["answers"][1])
+    t = D.teacher_reply(D.seed_prompt(rec, "compact"), 1, noise=0.0)
+    d = D.trace_diagnostics(t, it)
+    assert d["solve"] == [True] and all(d["copy"]) and all(d["diff"]) and all(d["verdict"]) and len(d["diff"]) == 2
+    bad = t.replace("so it is wrong", "so it is correct")
+    assert not all(D.trace_diagnostics(bad, it)["verdict"]) or "wrong" not in t
+    assert D.trace_diagnostics("garbage", it) == {"solve": [False], "copy": [], "diff": [], "verdict": []}

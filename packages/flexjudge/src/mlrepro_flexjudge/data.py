@@ -32,7 +32,7 @@ from .prompts import pair_prompt, render_chatml
 
 __all__ = [
     "CATEGORIES", "REF_SCORES", "make_answer", "judgelm_world", "eval_world", "teacher_reply", "make_teacher",
-    "generate_seed_traces", "draw_scene", "load_records_any", "load_judgelm", "load_vlrb", "load_mjbench",
+    "generate_seed_traces", "draw_scene", "trace_diagnostics", "load_records_any", "load_judgelm", "load_vlrb", "load_mjbench",
     "load_genai", "load_mllm_judge", "load_audio_items", "VLRB_CATEGORIES", "vlrb_category", "world_problems",
     "solve_question",
 ]
@@ -216,7 +216,8 @@ def _describe(who: str, answer: str, truth: int) -> tuple[str, int]:
     cat = ("good" if right else "slip") if shows else ("bare_right" if right else "bare_wrong")
     how = "with steps" if shows else "no steps"
     verdict = "correct" if right else "wrong"
-    return f"{who} says {value}, the answer is {truth}: {verdict}, {how}.", REF_SCORES[cat]
+    diff = f"{value} - {truth} = {value - truth}" if value is not None else "no answer"
+    return f"{who} says {value}. {diff}, so it is {verdict}, {how}.", REF_SCORES[cat]
 
 
 def teacher_reply(prompt: str, seed: int, noise: float = 0.2, malformed: float = 0.05) -> str:
@@ -255,6 +256,26 @@ def teacher_reply(prompt: str, seed: int, noise: float = 0.2, malformed: float =
         scores.append(s)
     tags = f"<answer>{scores[0]}</answer>" + ("" if rng.random() < malformed else f"<answer>{scores[1]}</answer>")
     return "\n".join(lines) + "\n</think>\n" + tags
+
+
+_TRACE_SOLVE = re.compile(r"The answer is (-?\d+)\.")
+_TRACE_CHECK = re.compile(r"says (-?\d+)\. (-?\d+) - (-?\d+) = (-?\d+), so it is (correct|wrong)")
+
+
+def trace_diagnostics(text: str, item: dict) -> dict[str, list[bool]]:
+    """Step-level check of a judge trace in the teacher's format against a world item: ``solve`` (the final value
+    of the "Solve:" line is the true answer), ``copy`` (each "says X" is that assistant's number), ``diff`` (each
+    difference is computed right) and ``verdict`` (correct/wrong agrees with the written difference)."""
+    out: dict[str, list[bool]] = {"solve": [], "copy": [], "diff": [], "verdict": []}
+    m = _TRACE_SOLVE.search(text or "")
+    out["solve"].append(bool(m) and int(m.group(1)) == int(item["gold_answer"]))
+    vals = [_answer_facts(a)[0] for a in item["answers"]]
+    for k, (said, a, b, d, verdict) in enumerate(_TRACE_CHECK.findall(text or "")):
+        if k < len(vals):
+            out["copy"].append(int(said) == vals[k])
+        out["diff"].append(int(a) - int(b) == int(d))
+        out["verdict"].append((int(d) == 0) == (verdict == "correct"))
+    return out
 
 
 def make_teacher(noise: float = 0.2, malformed: float = 0.05):

@@ -152,24 +152,30 @@ def eval_mllm_judge(judge, items: Sequence[dict], setting: str, params: Sampling
             samples.append({"id": items[i]["id"], "setting": setting, "run": r, "text": t, "pred": j.value,
                             "parsed": j.ok, "gold": items[i]["human"]})
         parsed.append(row)
-    per_subset: dict[str, Any] = {}
-    for sub, idx in by_subset.items():
-        gold = [items[i]["human"] for i in idx]
-        if setting == "score":
-            corrs = [M.pearson0([parsed[r][i].value for i in idx], [float(g) for g in gold]) for r in range(len(seeds))]
-            per_subset[sub] = {"pearson": M.aggregate_score_runs(corrs, aggregation), "per_run": corrs}
-        elif setting == "pair":
-            res = M.aggregate_pair_runs([[parsed[r][i].value for i in idx] for r in range(len(seeds))], gold,
-                                        aggregation)
-            per_subset[sub] = res
-        else:
-            dists = [[M.normalized_levenshtein(parsed[r][i].value, g) for i, g in zip(idx, gold)]
-                     for r in range(len(seeds))]
-            per_subset[sub] = {"levenshtein": M.aggregate_batch_runs(dists, aggregation)}
     key = {"score": ["pearson"], "pair": ["w_tie", "wo_tie"], "batch": ["levenshtein"]}[setting]
-    metrics = {k: float(np.mean([v[k] for v in per_subset.values()])) for k in key}
-    metrics.update(parse_fail_rate=_fail_rate(oks), n_items=len(items), runs=len(seeds), per_subset=per_subset,
-                   aggregation=aggregation)
+    both: dict[str, Any] = {}
+    for mode in M.AGGREGATIONS:  # both aggregations from the same generations; the flag picks the headline
+        per_subset: dict[str, Any] = {}
+        for sub, idx in by_subset.items():
+            gold = [items[i]["human"] for i in idx]
+            if setting == "score":
+                corrs = [M.pearson0([parsed[r][i].value for i in idx], [float(g) for g in gold])
+                         for r in range(len(seeds))]
+                per_subset[sub] = {"pearson": M.aggregate_score_runs(corrs, mode), "per_run": corrs}
+            elif setting == "pair":
+                per_subset[sub] = M.aggregate_pair_runs([[parsed[r][i].value for i in idx] for r in range(len(seeds))],
+                                                        gold, mode)
+            else:
+                dists = [[M.normalized_levenshtein(parsed[r][i].value, g) for i, g in zip(idx, gold)]
+                         for r in range(len(seeds))]
+                per_subset[sub] = {"levenshtein": M.aggregate_batch_runs(dists, mode)}
+        both[mode] = {"per_subset": per_subset,
+                      **{k: float(np.mean([v[k] for v in per_subset.values()])) for k in key}}
+    metrics = {k: both[aggregation][k] for k in key}
+    metrics.update(parse_fail_rate=_fail_rate(oks), n_items=len(items), runs=len(seeds),
+                   per_subset=both[aggregation]["per_subset"], aggregation=aggregation,
+                   other_aggregation={k: v for k, v in both[[m for m in M.AGGREGATIONS if m != aggregation][0]].items()
+                                      if k != "per_subset"})
     return metrics, samples
 
 

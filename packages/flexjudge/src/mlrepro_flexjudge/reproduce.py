@@ -282,6 +282,12 @@ def evaluate_model(cfg, run, model_path: str, items: dict[str, list[dict]], name
             judge = vl_judge if s.startswith("image") else text_judge
             m, smp = E.eval_mllm_judge(judge, its, setting, _bench_params(cfg, mllm=True), seeds, e.aggregation,
                                        backbone=bb, style=style, image_size=None)
+            byid = {r["id"]: r for r in items[s]}
+            diag: dict[str, list[bool]] = {}
+            for x in smp:
+                for k, v in D.trace_diagnostics(x["text"], byid[x["id"]]).items():
+                    diag.setdefault(k, []).extend(v)
+            m["trace_steps"] = {k: (round(sum(v) / len(v), 4) if v else None) for k, v in diag.items()}
         elif s.startswith("mllm_judge_"):
             setting = s.rsplit("_", 1)[1]
             its = D.load_mllm_judge(e.paths["mllm_judge"], setting, e.paths.get("mllm_judge_fields"), e.limit)
