@@ -121,3 +121,17 @@ def test_hf_step_generation_and_search_on_tiny_lm(tiny_lm_path):
     for r in res:
         assert len(r.completions) == 2 and r.generated_tokens["slm"] > 0
         assert all(0 <= x <= 1 for x in r.scores)
+
+
+def test_world_tokenizer_round_trip_in_a_qwen2_folder(tmp_path):
+    from mlrepro_smart.trainer import build_world_tokenizer
+
+    from mlrepro.testing import build_model
+
+    tok = build_world_tokenizer(["12 + 3 = 15\n\n15 - 2 = 13\n\n\\boxed{13}"] * 30, 300)
+    assert tok.tokenize("12 + 3 = 15") == ["12", "Ġ+", "Ġ3", "Ġ=", "Ġ15"]  # numbers are single tokens
+    build_model(tok, layers=1, hidden=8, heads=2, kv_heads=1).save_pretrained(tmp_path)
+    tok.save_pretrained(tmp_path)
+    again = load_tokenizer(str(tmp_path))
+    text = "<|im_start|>user\n12 + 3<|im_end|>\n15 - 2 = 13\n\n"
+    assert again(text)["input_ids"] == tok(text)["input_ids"]

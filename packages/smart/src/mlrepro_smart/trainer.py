@@ -32,10 +32,27 @@ __all__ = ["lm_examples", "prm_examples", "train_lm", "train_prm", "build_world_
 
 
 def build_world_tokenizer(texts: Sequence[str], vocab_size: int):
-    """Byte-level BPE tokenizer trained on the world's own texts (numbers become single tokens)."""
-    from mlrepro.testing import build_tokenizer
+    """Byte-level BPE tokenizer trained on the world's own texts with GPT-2 pre-tokenization, so that every number
+    of the world becomes one token (``mlrepro.testing.build_tokenizer`` splits digits like Qwen2, which makes the
+    arithmetic much slower to learn for the tiny models). Special tokens and the ChatML template are the shared
+    ones. Reload it with :func:`mlrepro_smart.reproduce.load_tokenizer` (``AutoTokenizer`` would swap in Qwen2's
+    digit-splitting pre-tokenizer for a qwen2 model folder)."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
 
-    return build_tokenizer(list(texts), vocab_size=vocab_size, model_max_length=512)
+    from mlrepro.testing import CHATML_TEMPLATE, SPECIAL_TOKENS
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+    tok.train_from_iterator(list(texts), trainer=trainer)
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|pad|>", bos_token=None,
+                                   unk_token=None, additional_special_tokens=["<|endoftext|>", "<|im_start|>"],
+                                   model_max_length=512, padding_side="left")
+    fast.chat_template = CHATML_TEMPLATE
+    return fast
 
 
 def lm_examples(records: Sequence[dict], tokenizer, template: str = "{question}\n") -> list[tuple[list[int], list[int]]]:
