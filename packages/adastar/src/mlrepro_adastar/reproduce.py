@@ -91,7 +91,7 @@ def build_base(cfg, train: list[dict], test: list[dict], stage_dir: Path) -> dic
                     if r["question"] not in seen][:n_pre]
         corpus += [f"Q: {r['question']}\nA: {r['solution']}" for r in pre_recs[:2000]]
     path = stage_dir / "base"
-    tok = build_tokenizer(corpus, vocab_size=m.tiny_vocab, model_max_length=2048)
+    tok = build_tokenizer(corpus, vocab_size=m.tiny_vocab, model_max_length=2048, split_digits=False)
     model = build_model(tok, arch="qwen2", layers=m.tiny_layers, hidden=m.tiny_hidden, heads=m.tiny_heads,
                         kv_heads=m.tiny_kv_heads, seed=cfg.seed)
     # save and re-load exactly as every later stage will, so training and sampling share one tokenization

@@ -59,23 +59,30 @@ def default_corpus() -> list[str]:
 QWEN2_PRETOKENIZE_REGEX = r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"""
 
 
-def build_tokenizer(corpus: Iterable[str] | None = None, vocab_size: int = 300, model_max_length: int = 2048):
+def build_tokenizer(corpus: Iterable[str] | None = None, vocab_size: int = 300, model_max_length: int = 2048,
+                    split_digits: bool = True):
     """Train a byte-level BPE tokenizer on ``corpus`` and wrap it as a ``PreTrainedTokenizerFast``.
 
     It uses Qwen2's normalizer and pre-tokenizer (numbers split into single digits), because
     ``AutoTokenizer.from_pretrained`` reloads a folder holding a qwen2 ``config.json`` as a ``Qwen2Tokenizer``,
     which rebuilds that pipeline around the saved vocabulary and merges: training with the same pipeline makes
-    the reloaded tokenizer encode exactly as the in-memory one (checked by :func:`tiny_lm`)."""
+    the reloaded tokenizer encode exactly as the in-memory one (checked by :func:`tiny_lm`).
+
+    ``split_digits=False`` gives plain byte-level BPE (whole numbers can become single tokens). Such a tokenizer must
+    be reloaded with ``PreTrainedTokenizerFast.from_pretrained`` (or passed as an object), not ``AutoTokenizer``."""
     from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
     corpus = list(corpus) if corpus is not None else default_corpus()
     tok = Tokenizer(models.BPE())
-    tok.normalizer = normalizers.NFC()
-    tok.pre_tokenizer = pre_tokenizers.Sequence([
-        pre_tokenizers.Split(Regex(QWEN2_PRETOKENIZE_REGEX), behavior="isolated", invert=False),
-        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
-    ])
+    if split_digits:
+        tok.normalizer = normalizers.NFC()
+        tok.pre_tokenizer = pre_tokenizers.Sequence([
+            pre_tokenizers.Split(Regex(QWEN2_PRETOKENIZE_REGEX), behavior="isolated", invert=False),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+        ])
+    else:
+        tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,
