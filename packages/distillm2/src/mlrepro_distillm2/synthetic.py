@@ -88,7 +88,7 @@ def build_world_tokenizer(world: SyntheticWorld, vocab_size: int = 300, seed: in
 
     texts = [f"<|im_start|>user\n{p}<|im_end|>\n<|im_start|>assistant\n{r}<|im_end|>\n"
              for p, r in world.corpus(n_texts, seed)]
-    tok = build_tokenizer(texts, vocab_size=vocab_size, model_max_length=128)
+    tok = build_tokenizer(texts, vocab_size=vocab_size, model_max_length=128, split_digits=False)
     for w in world.words:
         if len(tok.encode(" " + w, add_special_tokens=False)) != 1:
             raise ValueError(f"word {w!r} is not a single token; raise vocab_size")
