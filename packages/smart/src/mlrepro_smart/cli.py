@@ -27,7 +27,15 @@ def _report(cfg, run, out: dict, t0: float):
     metrics = {"headline": headline(rows, cfg.claims.min_accuracy_ratio, cfg.claims.max_llm_token_ratio),
                "tradeoff": rows, "runs": {k: v["metrics"] for k, v in runs.items()}, "prep": out["prep"]}
     claims = build_claims(runs, rows, cfg)
-    kw = dict(claims=claims, expected=cfg.expected, seeds=[cfg.seed], wall_time_s=time.time() - t0)
+    # on --resume, finished stages are skipped: count their recorded durations so the wall time is the whole run's
+    stage_s = 0.0
+    for done in run.path.glob("stages/*/DONE"):
+        try:
+            stage_s += float(done.read_text().strip() or 0)
+        except ValueError:
+            pass
+    metrics["stage_seconds"] = round(stage_s, 2)
+    kw = dict(claims=claims, expected=cfg.expected, seeds=[cfg.seed], wall_time_s=max(time.time() - t0, stage_s))
     run.write_results(metrics, **kw)
     figs = make_figures(read_json(run.path / "results.json"), run.plots_dir, dpi=cfg.figures.dpi)
     metrics["figures"] = sorted(p.name for p in figs)
