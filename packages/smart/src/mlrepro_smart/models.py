@@ -262,9 +262,21 @@ class PRMScorer:
                 ids[r, :len(x)] = torch.tensor(x, dtype=torch.long)
                 att[r, :len(x)] = 1
             with torch.inference_mode():
-                logits = self.model(input_ids=ids.to(self.device), attention_mask=att.to(self.device)).logits
-            for r, i in enumerate(idx):
-                pos = torch.tensor(enc[i][1], device=logits.device)
-                pair = logits[r, pos][:, [self.good_id, self.bad_id]].float()
-                out[i] = pair.softmax(-1)[:, 0].tolist()
+                hidden = self._hidden(ids.to(self.device), att.to(self.device))
+                head = self.model.get_output_embeddings()
+                w = head.weight[[self.good_id, self.bad_id]]  # only the two label rows: no [B, T, V] logits
+                b = head.bias[[self.good_id, self.bad_id]] if getattr(head, "bias", None) is not None else None
+                for r, i in enumerate(idx):
+                    pos = torch.tensor(enc[i][1], device=hidden.device)
+                    pair = (hidden[r, pos] @ w.T + (b if b is not None else 0)).float()
+                    out[i] = pair.softmax(-1)[:, 0].tolist()
         return out
+
+    def _hidden(self, ids, att):
+        """Final hidden states (after the decoder's last norm); falls back to the full model when the decoder
+        cannot be reached."""
+        get = getattr(self.model, "get_decoder", None)
+        dec = get() if callable(get) else None
+        if dec is not None and dec is not self.model:
+            return dec(input_ids=ids, attention_mask=att).last_hidden_state
+        return self.model(input_ids=ids, attention_mask=att, output_hidden_states=True).hidden_states[-1]
