@@ -3,7 +3,7 @@
 A small language model (SLM) writes a solution one reasoning step at a time (a step ends at a blank line,
 ``"\\n\\n"``). After each step a scoring function ``s(r_i | r_<i, Q)`` in [0, 1] rates it. When the score of a
 *surviving* step is below the threshold ``tau``, the SLM's step is thrown away and a large model (LLM) writes one
-replacement step from the same prefix; the LLM step is always accepted and control returns to the SLM (paper §3,
+replacement step from the same prefix; the LLM step is always accepted and control returns to the SLM (abstract;
 official code ``src/sal/search/beam_search_smart.py`` and ``beam_search_smart_conf.py``).
 
 This module has no I/O, no model loading and no global state. Models are reached through two interfaces:
