@@ -345,6 +345,8 @@ def stage_tts(cfg, run, model_path: str, items: dict[str, list[dict]]) -> dict:
         p = SamplingParams(temperature=t.temperature, top_p=t.top_p, max_new_tokens=cfg.eval.max_new_tokens,
                            seed=cfg.seed + 77)
         texts = sample_paths(judge, prompts, p, max(t.majority_ks))
+        per_item = {str(k): [int(M.vote_mode([M.parse_pair(x).value for x in row[:k]]) == g)
+                             for row, g in zip(texts, gold)] for k in t.majority_ks} if setting == "pair" else {}
         if setting == "pair":
             curve = majority_curve(texts, gold, lambda x: M.parse_pair(x).value, t.majority_ks, vote="mode")
             parse = lambda x: M.parse_pair(x)  # noqa: E731
@@ -362,7 +364,8 @@ def stage_tts(cfg, run, model_path: str, items: dict[str, list[dict]]) -> dict:
                           "parse_fail_rate": 1 - sum(j.ok for j in js) / len(js),
                           "mean_forced": sum(r["forced"] for r in res) / len(res),
                           "mean_chars": sum(len(r["text"]) for r in res) / len(res)}
-        out[s] = {"majority": {str(k): v for k, v in curve.items()}, "budget_forcing": {str(k): v for k, v in bf.items()}}
+        out[s] = {"majority": {str(k): v for k, v in curve.items()}, "budget_forcing": {str(k): v for k, v in bf.items()},
+                  "majority_per_item": per_item}
         log.info("tts %s: %s", s, out[s])
     return out
 
@@ -376,8 +379,77 @@ def _headline(ev: dict, s: str, key: str):
     return None if v is None else round(float(v), 4)
 
 
-def build_claims(metrics: dict) -> list:
+def _load_samples(run_path: Path, name: str) -> list[dict]:
+    p = Path(run_path) / f"samples_{name}.jsonl"
+    return _jsonl_read(p) if p.exists() else []
+
+
+def _per_item(samples: list[dict], s: str) -> dict[str, list[tuple]]:
+    """set ``s`` -> {item id: [(pred, gold) per run]}."""
+    out: dict[str, list[tuple]] = {}
+    for x in samples:
+        if x.get("set") == s:
+            out.setdefault(x["id"], []).append((x["pred"], x["gold"]))
+    return out
+
+
+def paired_pair_ci(a: list[dict], b: list[dict], s: str, seed: int = 0) -> dict | None:
+    """Paired bootstrap over items of the pair-accuracy (w. tie, mean over runs) difference a - b."""
+    import numpy as np
+
+    from mlrepro.metrics import bootstrap_ci
+
+    pa, pb = _per_item(a, s), _per_item(b, s)
+    ids = sorted(set(pa) & set(pb))
+    if not ids:
+        return None
+    d = [np.mean([p == g for p, g in pa[i]]) - np.mean([p == g for p, g in pb[i]]) for i in ids]
+    m, lo, hi = bootstrap_ci(d, seed=seed)
+    return {"diff": round(m, 4), "ci95": [round(lo, 4), round(hi, 4)], "n_items": len(ids)}
+
+
+def paired_score_ci(a: list[dict], b: list[dict], s: str, seed: int = 0, n_boot: int = 1000) -> dict | None:
+    """Paired bootstrap over items of the difference in run-averaged Pearson (a - b)."""
+    import numpy as np
+
+    from .method import pearson0
+
+    pa, pb = _per_item(a, s), _per_item(b, s)
+    ids = sorted(set(pa) & set(pb))
+    if len(ids) < 3:
+        return None
+
+    def corr(per, idx):
+        runs = min(len(per[ids[i]]) for i in idx)
+        return float(np.mean([pearson0([per[ids[i]][r][0] for i in idx], [per[ids[i]][r][1] for i in idx])
+                              for r in range(runs)]))
+
+    rng = np.random.default_rng(seed)
+    full = list(range(len(ids)))
+    boots = []
+    for _ in range(n_boot):
+        idx = rng.integers(0, len(ids), len(ids)).tolist()
+        boots.append(corr(pa, idx) - corr(pb, idx))
+    lo, hi = np.quantile(boots, [0.025, 0.975])
+    return {"diff": round(corr(pa, full) - corr(pb, full), 4), "ci95": [round(float(lo), 4), round(float(hi), 4)],
+            "n_items": len(ids)}
+
+
+def _ci_positive(ci: dict | None) -> bool:
+    return bool(ci) and ci["ci95"][0] > 0
+
+
+def build_claims(metrics: dict, run_path: Path | None = None) -> list:
     base, fj = metrics.get("base", {}), metrics.get("trained", {})
+    smp = {n: _load_samples(run_path, n) for n in ("base", "trained", "answer_first")} if run_path else {}
+    ci = {}
+    if smp:
+        for s in ("text_pair", "image_pair"):
+            ci[("trained", "base", s)] = paired_pair_ci(smp["trained"], smp["base"], s)
+            ci[("trained", "answer_first", s)] = paired_pair_ci(smp["trained"], smp["answer_first"], s)
+        for s in ("text_score", "image_score"):
+            ci[("trained", "base", s)] = paired_score_ci(smp["trained"], smp["base"], s)
+            ci[("trained", "answer_first", s)] = paired_score_ci(smp["trained"], smp["answer_first"], s)
     claims = []
     if base and fj and "text_pair" in fj:
         b = {k: _headline(base, "text_pair", k) for k in ("w_tie", "wo_tie")}
@@ -386,13 +458,16 @@ def build_claims(metrics: dict) -> list:
                             "SFT on ~1K text-only judge traces raises pairwise accuracy (w. and w.o. tie) over the "
                             "untrained backbone (held-out text pairs)",
                             {"base_qwen2.5-vl-7b": [0.423, 0.425], "flex-vl-7b": [0.538, 0.655], "source": "Table 1"},
-                            {"base": b, "trained": t}, t["w_tie"] > b["w_tie"] and t["wo_tie"] > b["wo_tie"]))
+                            {"base": b, "trained": t, "w_tie_diff_ci": ci.get(("trained", "base", "text_pair"))},
+                            t["w_tie"] > b["w_tie"] and t["wo_tie"] > b["wo_tie"]
+                            and (not ci or _ci_positive(ci.get(("trained", "base", "text_pair"))))))
     if base and fj and "text_score" in fj:
         b, t = _headline(base, "text_score", "pearson"), _headline(fj, "text_score", "pearson")
         claims.append(claim("sft_raises_score_correlation",
                             "SFT raises the Pearson correlation of single scores (1-5) with the reference",
                             {"base_qwen2.5-vl-7b": 0.165, "flex-vl-7b": 0.332, "source": "Table 1"},
-                            {"base": b, "trained": t}, t > b))
+                            {"base": b, "trained": t, "diff_ci": ci.get(("trained", "base", "text_score"))},
+                            t > b and (not ci or _ci_positive(ci.get(("trained", "base", "text_score"))))))
     if base and fj and "image_pair" in fj:
         b = {k: _headline(base, "image_pair", k) for k in ("w_tie", "wo_tie")}
         t = {k: _headline(fj, "image_pair", k) for k in ("w_tie", "wo_tie")}
@@ -400,14 +475,18 @@ def build_claims(metrics: dict) -> list:
                             "The text-only-trained judge keeps its gain when the prompt carries an image (format "
                             "transfer only: the pictures are decorative, the tiny vision tower is untrained)",
                             {"base_qwen2.5-vl-7b": [0.423, 0.425], "flex-vl-7b": [0.538, 0.655], "source": "Table 1"},
-                            {"base": b, "trained": t}, t["w_tie"] > b["w_tie"]))
+                            {"base": b, "trained": t, "w_tie_diff_ci": ci.get(("trained", "base", "image_pair"))},
+                            t["w_tie"] > b["w_tie"] and (not ci or _ci_positive(ci.get(("trained", "base", "image_pair"))))))
     if base and fj and "text_batch" in fj:
         b, t = _headline(base, "text_batch", "levenshtein"), _headline(fj, "text_batch", "levenshtein")
+        full = 1 - fj["text_batch"]["parse_fail_rate"]
         claims.append(claim("batch_ranking_zero_shot",
                             "Batch ranking (3 answers, never seen in training) improves zero-shot: lower normalized "
                             "Levenshtein than the untrained backbone",
                             {"base_qwen2.5-vl-7b": 0.585, "flex-vl-7b": 0.426, "source": "Table 1"},
-                            {"base": b, "trained": t}, t < b))
+                            {"base": b, "trained": t, "trained_full_rankings": round(full, 4)}, t < b and full >= 0.5,
+                            detail="holds only if the distance falls AND most outputs rank all three answers: a "
+                                   "ranking with fewer letters than assistants still scores below 1.0"))
     if base and fj:
         sets = [s for s in fj if isinstance(fj[s], dict) and "parse_fail_rate" in fj[s]]
         b = {s: round(base[s]["parse_fail_rate"], 4) for s in sets if s in base}
@@ -427,23 +506,38 @@ def build_claims(metrics: dict) -> list:
                             "Reason-then-answer traces beat answer-then-reason traces of the same content (Fig. 5)",
                             {"reason_first": [0.538, 0.332], "answer_first": [0.521, 0.290],
                              "metrics": ["MLLM-Judge pair w. tie", "score Pearson"], "source": "Fig. 5 (VL-7B)"},
-                            {"reason_first": r, "answer_first": a},
-                            r["pair_w_tie"] > a["pair_w_tie"] and (r["score_pearson"] or 0) > (a["score_pearson"] or 0)))
+                            {"reason_first": r, "answer_first": a,
+                             "pair_diff_ci": ci.get(("trained", "answer_first", "text_pair")),
+                             "score_diff_ci": ci.get(("trained", "answer_first", "text_score"))},
+                            _ci_positive(ci.get(("trained", "answer_first", "text_pair")))
+                            or _ci_positive(ci.get(("trained", "answer_first", "text_score"))),
+                            detail="holds only if a paired 95% bootstrap CI of the difference (over items) excludes 0 "
+                                   "for pair accuracy or score Pearson"))
     tts = metrics.get("tts", {})
     if "text_pair" in tts:
         curve = tts["text_pair"]["majority"]
         ks = sorted(curve, key=int)
+        per = tts["text_pair"].get("majority_per_item", {})
+        mci = None
+        if per.get(ks[0]) and per.get(ks[-1]):
+            from mlrepro.metrics import bootstrap_ci
+
+            m_, lo, hi = bootstrap_ci([x - y for x, y in zip(per[ks[-1]], per[ks[0]])], seed=0)
+            mci = {"diff": round(m_, 4), "ci95": [round(lo, 4), round(hi, 4)]}
         claims.append(claim("majority_voting_helps_pairs",
                             "Majority voting over more sampled reasoning paths raises pairwise accuracy",
                             {"trend": "steady gains for 1..9 paths", "source": "Fig. 6"},
-                            {k: round(curve[k], 4) for k in ks}, curve[ks[-1]] > curve[ks[0]]))
+                            {"accuracy_by_paths": {k: round(curve[k], 4) for k in ks},
+                             f"diff_{ks[-1]}_vs_{ks[0]}_ci": mci},
+                            curve[ks[-1]] > curve[ks[0]] and (mci is None or mci["ci95"][0] > 0),
+                            detail="holds only if the paired 95% bootstrap CI (max k vs 1 path) excludes 0"))
     return claims
 
 
 def report(cfg, run, metrics: dict, t0: float) -> dict:
     from .plots import make_plots
 
-    claims = build_claims(metrics)
+    claims = build_claims(metrics, run.path)
     atomic_write_text(run.path / "metrics_full.json", json.dumps(metrics, indent=1, default=str))
     res = run.write_results(metrics, claims=claims, expected=cfg.expected, seeds=[cfg.seed],
                             wall_time_s=time.time() - t0,
