@@ -52,6 +52,7 @@ def make_plots(results_path: str | Path, out_dir: str | Path) -> list[Path]:
             axes[0][0].plot([int(k) for k in ks], [v["majority"][k] for k in ks], "o-", label=s)
             ns = sorted(v["budget_forcing"], key=int)
             axes[0][1].plot([int(n) for n in ns], [v["budget_forcing"][n]["accuracy"] for n in ns], "o-", label=s)
+        axes[0][1].set_xticks(sorted({int(n) for v in tts.values() for n in v["budget_forcing"]}))
         axes[0][0].set_xlabel("sampled reasoning paths (majority vote)")
         axes[0][0].set_ylabel("accuracy")
         axes[0][1].set_xlabel('budget forcing: "Wait" insertions')
