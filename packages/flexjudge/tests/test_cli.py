@@ -14,10 +14,12 @@ from mlrepro.runs.cli import recipes_dir_of
 RECIPES = recipes_dir_of("mlrepro_flexjudge")
 
 
-@pytest.mark.parametrize("name", ["paper", "mini", "smoke"])
+@pytest.mark.parametrize("name", ["paper", "paper_omni", "mini", "smoke"])
 def test_recipes_load(name):
     cfg = load_config(Config, name, [], recipes_dir=RECIPES)
     assert cfg.curate.n_pair == 500 or name == "smoke"
+    if name == "paper_omni":
+        assert cfg.model.arch == "qwen2.5-omni" and cfg.trainer["learning_rate"] == 7e-6 and "voxsim" in cfg.eval.sets
     if name == "paper":
         assert cfg.model.name_or_path == "Qwen/Qwen2.5-VL-7B-Instruct" and cfg.trainer["learning_rate"] == 1e-5
         assert cfg.train.launcher == "accelerate" and cfg.seed_data.teacher == "nuojohnchen/JudgeLRM-7B"
@@ -28,6 +30,7 @@ def test_recipes_load(name):
     (["curate.n_pairs=3"], "n_pairs"), (["model.arch=gpt"], "model.arch"), (["eval.sets=[bogus]"], "eval.sets"),
     (["eval.aggregation=mean"], "eval.aggregation"), (["curate.rescale_fraction=2"], "rescale_fraction"),
     (["train.launcher=slurm"], "train.launcher"), (["eval.runs=zero"], "runs"),
+    (["eval.sets=[nisqa]"], "eval.paths"),
 ])
 def test_bad_configs_fail_naming_the_key(override, key):
     with pytest.raises(ConfigError, match=key.split(".")[-1]):
@@ -80,5 +83,16 @@ def test_resume_skips_done_stages(smoke_run, monkeypatch):
 def test_paper_dry_run(tmp_path, capsys):
     assert main(["reproduce", "--recipe", "paper", "--dry-run", "--output-dir", str(tmp_path / "dry")]) == 0
     out = capsys.readouterr().out
-    assert "accelerate" in out and "zero3_offload" in out and '"formats_run": 5' in out
+    assert "accelerate" in out and "accelerate_zero3_offload.yaml" in out and '"formats_run": 5' in out
     assert Path(tmp_path / "dry" / "config.yaml").exists()
+
+
+def test_train_and_eval_subcommands(tmp_path):
+    out = tmp_path / "t"
+    assert main(["train", "--recipe", "smoke", "--output-dir", str(out), "--no-export"]) == 0
+    assert (out / "stages" / "train" / "model" / "model.safetensors").exists()
+    ev = tmp_path / "e"
+    assert main(["eval", "--recipe", "smoke", "--output-dir", str(ev), "--no-export", "eval.sets=[text_pair]",
+                 "tts.enabled=false"]) == 0
+    res = json.loads((ev / "results.json").read_text())
+    assert "text_pair" in res["metrics"]["trained"]

@@ -151,6 +151,11 @@ class Config:
         bad = [s for s in self.eval.sets if s not in known]
         if bad:
             raise ConfigError(f"eval.sets: unknown {bad}; known: {sorted(known)}")
+        need = {"mllm_judge_score": "mllm_judge", "mllm_judge_pair": "mllm_judge", "mllm_judge_batch": "mllm_judge",
+                "nisqa": "nisqa", "bvcc": "bvcc", "somos": "somos", "voxsim": "voxsim"}
+        missing = sorted({need[s] for s in self.eval.sets if s in need and need[s] not in self.eval.paths})
+        if missing:
+            raise ConfigError(f"eval.paths: sets {self.eval.sets} need local data paths for {missing}")
         bad = [s for s in self.tts.sets if s not in TEXT_SETS]
         if bad:
             raise ConfigError(f"tts.sets: unknown {bad}; known: {list(TEXT_SETS)}")

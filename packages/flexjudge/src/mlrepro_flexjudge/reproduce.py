@@ -186,17 +186,19 @@ def stage_train(cfg, run, base_path: str, stage_dir: Path, answer_first: bool = 
     model, tok, proc = _load_for_training(cfg, base_path)
     examples, tstats = tokenize_sft(tok, records, max_length=cfg.train.max_length, family=cfg.train.family)
     log.info("SFT data: %s", tstats)
-    t0 = time.time()
-    res = sft_train(model, tok, examples, _cpu_trainer(cfg), stage_dir / "trainer", max_length=cfg.train.max_length,
-                    seed=cfg.seed, resume=(stage_dir / "trainer").exists())
-    out = stage_dir / "model"
-    if cfg.model.arch == "qwen2.5-omni" and not cfg.model.tiny:
-        from .trainer import merge_omni_thinker
+    from mlrepro.runs import is_main_process
 
-        merge_omni_thinker(cfg.model.name_or_path, model, out, cfg.model.dtype)
-    else:
-        model.save_pretrained(out)
-        tok.save_pretrained(out)
+    t0 = time.time()
+    omni = cfg.model.arch == "qwen2.5-omni" and not cfg.model.tiny
+    out = stage_dir / "model"
+    saved = stage_dir / "thinker" if omni else out
+    res = sft_train(model, tok, examples, _cpu_trainer(cfg), stage_dir / "trainer", max_length=cfg.train.max_length,
+                    seed=cfg.seed, resume=(stage_dir / "trainer").exists(), save_dir=saved)
+    if is_main_process():
+        if omni:  # the trained thinker goes back into the full Omni model
+            from .trainer import merge_omni_thinker
+
+            merge_omni_thinker(cfg.model.name_or_path, saved, out, cfg.model.dtype)
         if proc is not None:
             proc.image_processor.save_pretrained(out)
     for h in res["log_history"]:
@@ -661,8 +663,14 @@ def dry_run(cfg, run) -> dict:
     TextJudge(D.make_teacher())
     omni = [P.audio_mos_prompt(None), P.bvcc_prompt(None), P.voxsim_prompt(None, None)]
     launch_cfg = paper_accelerate_config(cfg.train.num_processes)
-    cmd = build_launch_command("mlrepro_flexjudge.cli", ["train", "--recipe", "paper"], config="zero3_offload",
-                               num_processes=cfg.train.num_processes)
+    acfg = cfg.train.accelerate_config
+    if acfg == "paper":
+        from .trainer import write_accelerate_config
+
+        acfg = str(write_accelerate_config(run.path / "accelerate_zero3_offload.yaml", cfg.train.num_processes))
+    cmd = build_launch_command("mlrepro_flexjudge.cli", ["train", "--recipe", str(run.path / "config.yaml"),
+                                                         "--output-dir", str(run.path), "--no-export"],
+                               config=acfg, num_processes=cfg.train.num_processes)
     info = {"curation": stats, "sft_tokens": tstats, "formats_run": len(outs), "omni_prompts": len(omni),
             "accelerate": {k: launch_cfg["deepspeed_config"][k] for k in ("offload_optimizer_device",
                                                                           "offload_param_device", "zero3_init_flag")},

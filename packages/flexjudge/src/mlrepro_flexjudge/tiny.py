@@ -116,14 +116,22 @@ def save_tiny_vl(model, processor, path: str | Path) -> Path:
 
 
 def load_vl(path: str | Path, dtype: Any = None, device: str | None = None):
-    """(model, processor) from a hub id or folder, without remote code. ``AutoProcessor`` first; when it cannot be
-    built here (no torchvision for the video processor), the tokenizer and the PIL image processor of the folder."""
+    """(model, processor) from a hub id or folder, without remote code. The model through
+    ``AutoModelForImageTextToText`` (Qwen2.5-VL, Omni thinker), or for a full Qwen2.5-Omni checkpoint its thinker.
+    ``AutoProcessor`` first; when it cannot be built here (no torchvision for the video processor), the tokenizer and
+    the PIL image processor of the folder."""
     from transformers import AutoModelForImageTextToText, AutoProcessor, AutoTokenizer
 
     kw: dict[str, Any] = {"trust_remote_code": False}
     if dtype is not None:
         kw["dtype"] = dtype
-    model = AutoModelForImageTextToText.from_pretrained(str(path), **kw)
+    try:
+        model = AutoModelForImageTextToText.from_pretrained(str(path), **kw)
+    except ValueError:  # a full Qwen2.5-Omni checkpoint: judge with its thinker (text out; no talker needed)
+        from transformers import AutoModelForMultimodalLM
+
+        model = AutoModelForMultimodalLM.from_pretrained(str(path), **kw)
+        model = getattr(model, "thinker", model)
     if device is not None:
         model.to(device)
     model.eval()

@@ -84,10 +84,12 @@ def tokenize_sft(tokenizer, records: Sequence[dict], max_length: int | None = No
 
 
 def sft_train(model, tokenizer, examples: list[dict], trainer_args: dict[str, Any], output_dir: str | Path,
-              max_length: int | None = None, seed: int = 0, resume: bool = False, callbacks=None) -> dict:
+              max_length: int | None = None, seed: int = 0, resume: bool = False, callbacks=None,
+              save_dir: str | Path | None = None) -> dict:
     """Run trl ``SFTTrainer`` on pre-tokenized examples (``input_ids`` + ``labels``). ``trainer_args`` go to
     ``SFTConfig`` (the recipe's ``trainer:`` dict). Returns ``{"steps", "loss", "log_history"}``; the model is
-    trained in place (the caller saves it)."""
+    trained in place and, with ``save_dir``, saved through ``trainer.save_model`` (main process only; under ZeRO-3
+    the 16-bit weights are gathered first, as the paper's ``zero3_save_16bit_model``)."""
     from datasets import Dataset
     from trl import SFTConfig, SFTTrainer
 
@@ -103,6 +105,8 @@ def sft_train(model, tokenizer, examples: list[dict], trainer_args: dict[str, An
         ckpts = sorted(Path(output_dir).glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
         ckpt = str(ckpts[-1]) if ckpts else None
     out = trainer.train(resume_from_checkpoint=ckpt)
+    if save_dir is not None:
+        trainer.save_model(str(save_dir))
     model.eval()
     loss = out.training_loss
     hist = [{k: v for k, v in h.items() if isinstance(v, (int, float))} for h in trainer.state.log_history]
@@ -141,10 +145,18 @@ def load_for_sft(name_or_path: str, arch: str, dtype: str = "bfloat16", attn_imp
 
 
 def merge_omni_thinker(base_name_or_path: str, thinker, out_dir: str | Path, dtype: str = "bfloat16") -> Path:
-    """Load the full Qwen2.5-Omni, replace its thinker with the trained one, save the whole model (vLLM loads it)."""
+    """Load the full Qwen2.5-Omni, replace its thinker with the trained one (a model or the folder it was saved to),
+    save the whole model (vLLM loads it)."""
     import torch
-    from transformers import AutoProcessor, Qwen2_5OmniForConditionalGeneration
+    from transformers import (
+        AutoProcessor,
+        Qwen2_5OmniForConditionalGeneration,
+        Qwen2_5OmniThinkerForConditionalGeneration,
+    )
 
+    if isinstance(thinker, str | Path):
+        thinker = Qwen2_5OmniThinkerForConditionalGeneration.from_pretrained(
+            str(thinker), dtype=getattr(torch, dtype), trust_remote_code=False)
     full = Qwen2_5OmniForConditionalGeneration.from_pretrained(
         base_name_or_path, dtype=getattr(torch, dtype), trust_remote_code=False)
     full.thinker = thinker
