@@ -18,7 +18,7 @@ import importlib.util
 from collections.abc import Callable
 from typing import Any
 
-from .base import Completion, Message, Prompt, Sampler, SamplingParams, apply_stop, row_seed
+from .base import Completion, Message, Prompt, Sampler, SamplingParams, apply_stop, encode_prompt, row_seed
 from .scripted import ScriptedSampler
 
 # name -> "module:factory" (imported lazily) or a callable factory
@@ -29,7 +29,7 @@ _BACKENDS: dict[str, str | Callable[..., Sampler]] = {
     "openai": "mlrepro.sampling.openai_backend:OpenAISampler",
 }
 
-__all__ = ["SamplingParams", "Completion", "Sampler", "Prompt", "Message", "apply_stop", "row_seed",
+__all__ = ["SamplingParams", "Completion", "Sampler", "Prompt", "Message", "apply_stop", "encode_prompt", "row_seed",
            "ScriptedSampler", "get_sampler", "register_backend", "resolve_backend", "available_backends",
            "describe_sampler"]
 

@@ -14,7 +14,7 @@ from typing import Any, Protocol, runtime_checkable
 Message = dict[str, Any]
 Prompt = str | list[Message]
 
-__all__ = ["SamplingParams", "Completion", "Sampler", "Prompt", "Message", "apply_stop", "row_seed"]
+__all__ = ["SamplingParams", "Completion", "Sampler", "Prompt", "Message", "apply_stop", "encode_prompt", "row_seed"]
 
 
 @dataclass
@@ -89,3 +89,21 @@ def row_seed(seed: int, prompt_index: int, sample_index: int) -> int:
     """
     h = hashlib.sha256(f"{seed}:{prompt_index}:{sample_index}".encode()).digest()
     return int.from_bytes(h[:8], "little") & ((1 << 63) - 1)
+
+
+def encode_prompt(tokenizer: Any, prompt: Prompt, chat_template_kwargs: dict[str, Any] | None = None) -> list[int]:
+    """Token ids of one prompt, as every local backend feeds it to its model.
+
+    A string is tokenized with the tokenizer's special tokens (BOS where it has one); a list of chat messages goes
+    through the chat template once (generation prompt added, unless ``continue_final_message``) and is then
+    tokenized without special tokens, so nothing is added twice.
+    """
+    if isinstance(prompt, str):
+        return list(tokenizer(prompt, add_special_tokens=True)["input_ids"])
+    if not isinstance(prompt, list) or not all(isinstance(m, dict) for m in prompt):
+        raise TypeError(f"a prompt is a string or a list of chat messages, got {type(prompt).__name__}")
+    kw = {"add_generation_prompt": True, **(chat_template_kwargs or {})}
+    if kw.get("continue_final_message"):
+        kw["add_generation_prompt"] = False
+    text = tokenizer.apply_chat_template(prompt, tokenize=False, **kw)
+    return list(tokenizer(text, add_special_tokens=False)["input_ids"])

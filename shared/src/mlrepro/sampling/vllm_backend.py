@@ -23,7 +23,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from .base import Completion, Prompt, SamplingParams, row_seed
+from .base import Completion, Prompt, SamplingParams, encode_prompt, row_seed
 
 __all__ = ["VLLMSampler", "to_vllm_params", "shard"]
 
@@ -241,16 +241,7 @@ class VLLMSampler:
     # -- generation -----------------------------------------------------------------------------------------------
 
     def encode_prompt(self, prompt: Prompt) -> list[int]:
-        tok = self.tokenizer
-        if isinstance(prompt, str):
-            return list(tok(prompt, add_special_tokens=True)["input_ids"])
-        if not isinstance(prompt, list) or not all(isinstance(m, dict) for m in prompt):
-            raise TypeError(f"a prompt is a string or a list of chat messages, got {type(prompt).__name__}")
-        kw = {"add_generation_prompt": True, **self.chat_template_kwargs}
-        if kw.get("continue_final_message"):
-            kw["add_generation_prompt"] = False
-        text = tok.apply_chat_template(prompt, tokenize=False, **kw)
-        return list(tok(text, add_special_tokens=False)["input_ids"])
+        return encode_prompt(self.tokenizer, prompt, self.chat_template_kwargs)
 
     def generate(self, prompts: list[Prompt], params: SamplingParams) -> list[list[Completion]]:
         if isinstance(prompts, str | dict):
