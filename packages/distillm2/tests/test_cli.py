@@ -94,6 +94,12 @@ def test_smoke_end_to_end_and_resume(tmp_path, monkeypatch):
     runs = res["metrics"]["runs"]
     assert set(runs) == {"distillm_v2", "kd", "dpkd"}
     assert runs["kd"]["curve_kl"]["step"][0] == 0 and len(runs["kd"]["curve_kl"]["step"]) > 3
+    # the on-policy KL (fresh student samples at each epoch start and the end) and the mistake share
+    assert runs["kd"]["curve_kl_student_samples"]["x"] == [0.0, 1.0, 2.0]
+    assert 0 <= runs["kd"]["final_mistake_frac"]["mean"] <= 1
+    kl_claim = next(c for c in res["claims"] if c["id"] == "kl_distillm2_lowest")
+    assert kl_claim["measured"]["kl_on"] == "student_samples"
+    assert kl_claim["measured"]["kd"] == round(runs["kd"]["final_kl_student_samples"]["mean"], 4)
     for png in ("kl_vs_step.png", "likelihood_curves.png", "final_kl.png"):
         assert (Path(out) / "plots" / png).stat().st_size > 1000
 

@@ -23,6 +23,9 @@ EXPERIMENTS = ("llm", "synthetic")
 SAMPLING_BACKENDS = ("auto", "hf", "vllm", "openai", "scripted")
 
 
+KL_CLAIM_SETS = ("student_samples", "teacher_responses")
+
+
 def _err(key: str, msg: str) -> ConfigError:
     return ConfigError(f"config key {key!r}: {msg}")
 
@@ -137,6 +140,12 @@ class WorldSection:
     seed: int = 1234
     vocab_size: int = 300
     tokenizer_texts: int = 3000
+    student_mistake_rate: float = field(default=0.0, metadata={
+        "help": "share of transitions in the student's SFT corpus replaced by the systematic mistake successor "
+                "(the teacher is pre-trained on clean data); 0 = student SFT'd on the teacher's language"})
+    student_derail_rate: float = field(default=0.0, metadata={
+        "help": "share of the student's SFT responses that derail: from a random position in the first min_len words "
+                "on, every transition is the mistake successor (a compounding error mode)"})
 
 
 @dataclass
@@ -171,6 +180,9 @@ class SyntheticSection:
                                                          ("distillm_v2", "kd", "seqkd", "gkd", "distillm_v1", "dpkd")])
     eval_every: int = 4
     compare_against: list[str] = field(default_factory=lambda: ["kd", "seqkd", "gkd", "distillm_v1"])
+    kl_claim_on: str = field(default="student_samples", metadata={
+        "help": "which held-out KL(teacher||student) the kl claim compares, fixed before running: student_samples "
+                "(on responses the final student generates, on-policy) or teacher_responses (fixed teacher samples)"})
     dpkd_blowup_ratio: float = field(default=5.0, metadata={
         "help": "claim threshold fixed before running: DPKD's own-response NLL >= this x DistiLLM-2's"})
 
@@ -233,6 +245,12 @@ class Config:
             raise _err("synthetic.seeds", "at least one seed")
         if s.train_prompts < 2 or s.eval_prompts < 2 or s.eval_every < 1:
             raise _err("synthetic", "need train_prompts >= 2, eval_prompts >= 2, eval_every >= 1")
+        if s.kl_claim_on not in KL_CLAIM_SETS:
+            raise _err("synthetic.kl_claim_on", f"{s.kl_claim_on!r} is not one of {KL_CLAIM_SETS}")
+        if not 0 <= self.world.student_mistake_rate < 1:
+            raise _err("world.student_mistake_rate", "must lie in [0, 1)")
+        if not 0 <= self.world.student_derail_rate < 1:
+            raise _err("world.student_derail_rate", "must lie in [0, 1)")
         if self.world.n_words > 26 or self.world.n_words < 2:
             raise _err("world.n_words", "must be in [2, 26]")
         for key in ("learning_rate", "per_device_train_batch_size"):

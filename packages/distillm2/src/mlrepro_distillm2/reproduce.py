@@ -80,10 +80,11 @@ class HeldOutTracker:
     on the student's own responses sampled at the start of each epoch on the held-out prompts."""
 
     def __init__(self, tokenizer, teacher, eval_prompts: list[str], teacher_responses: list[str], gen, every: int,
-                 chat: bool = True):
+                 chat: bool = True, world=None):
         from .evaluate import model_logits, response_batch
 
         self.tok, self.teacher, self.gen, self.every, self.chat = tokenizer, teacher, gen, every, chat
+        self.world = world
         self.prompts = list(eval_prompts)
         self.tb = response_batch(tokenizer, self.prompts, teacher_responses, chat=chat)
         self.t_logits = model_logits(teacher, self.tb)
@@ -121,7 +122,10 @@ class HeldOutTracker:
         self.own_batch = response_batch(self.tok, [self.prompts[i] for i in keep], [texts[i] for i in keep],
                                         chat=self.chat)
         self.own_t_logits = model_logits(self.teacher, self.own_batch)
-        return texts, stats.to_dict()
+        stats = stats.to_dict()
+        if self.world is not None:
+            stats.update(self.world.mistake_fraction([self.prompts[i] for i in keep], [texts[i] for i in keep]))
+        return texts, stats
 
     def start_epoch(self, epoch: int, student, seed: int) -> None:
         self.epoch = epoch
@@ -177,7 +181,7 @@ def _distill_synthetic(cfg: Config, run: RunDir, spec: RunSpec, seed: int, d: Pa
     student = _load_lm(paths[f"student_s{seed}"])
     gen = generation_config(cfg)
     tracker = HeldOutTracker(tok, teacher, eval_data["prompts"], eval_data["teacher_responses"], gen,
-                             cfg.synthetic.eval_every, chat=cfg.data.chat)
+                             cfg.synthetic.eval_every, chat=cfg.data.chat, world=_synthetic_world(cfg))
     args = trainer_args(cfg, d / "trainer", loss=spec.loss, adaptive_alpha=spec.adaptive_alpha,
                         beta_schedule=spec.beta_schedule, seed=seed, cpu=True, logging_steps=4,
                         log_sequence_logps=spec.adaptive_alpha != "off")
@@ -197,6 +201,12 @@ def _distill_synthetic(cfg: Config, run: RunDir, spec: RunSpec, seed: int, d: Pa
     _, final_stats = tracker.sample_own(dist.student, seed=7919 * seed + 999)
     final = tracker.measure(dist.student)
     own_deltas = [ep["end"]["nll_own_resp"] - ep["start"]["nll_own_resp"] for ep in tracker.epochs]
+    # on-policy view: KL on fresh samples of the student at every epoch start and at the end (x = epochs trained)
+    onpolicy = [{"x": ep["epoch"] - 1, "kl": ep["start"]["kl_own_resp"],
+                 "teacher_nll": ep["start"]["teacher_nll_own_resp"], "mistake_frac": ep["own_samples"].get("mistake_frac"),
+                 "derailed_frac": ep["own_samples"].get("derailed_frac")} for ep in tracker.epochs]
+    onpolicy.append({"x": len(tracker.epochs), "kl": final["kl_own_resp"], "teacher_nll": final["teacher_nll_own_resp"],
+                     "mistake_frac": final_stats.get("mistake_frac"), "derailed_frac": final_stats.get("derailed_frac")})
     return {"run": spec.name, "loss": spec.loss, "seed": seed, "curve": tracker.curve, "epochs": tracker.epochs,
             "train": epochs, "final": {"kl": tracker.curve[-1]["kl"],
                                        "nll_teacher_resp": tracker.curve[-1]["nll_teacher_resp"],
@@ -204,7 +214,9 @@ def _distill_synthetic(cfg: Config, run: RunDir, spec: RunSpec, seed: int, d: Pa
                                        "fresh_samples_teacher_nll": final["teacher_nll_own_resp"],
                                        "fresh_samples_kl": final["kl_own_resp"],
                                        "fresh_samples": final_stats},
-            "initial": {"kl": tracker.curve[0]["kl"], "nll_teacher_resp": tracker.curve[0]["nll_teacher_resp"]},
+            "initial": {"kl": tracker.curve[0]["kl"], "nll_teacher_resp": tracker.curve[0]["nll_teacher_resp"],
+                        "onpolicy_kl": onpolicy[0]["kl"], "mistake_frac": onpolicy[0]["mistake_frac"]},
+            "onpolicy": onpolicy,
             "own_nll_delta_per_epoch": own_deltas, "wall_time_s": round(time.time() - t0, 2)}
 
 
@@ -260,7 +272,11 @@ def reproduce_synthetic(cfg: Config, run: RunDir, args) -> dict:
         def student_stage(d: Path, seed=seed):
             seed_everything(seed)
             model = _build_tiny(tok, syn.student, seed=seed)
-            losses = pretrain(model, tok, world.corpus(syn.n_pretrain, seed=cfg.world.seed + 2 + seed),
+            # the student's SFT data: the same language with systematic mistakes (world.student_mistake_rate)
+            corpus = world.corpus(syn.n_pretrain, seed=cfg.world.seed + 2 + seed,
+                                  mistake_rate=cfg.world.student_mistake_rate,
+                                  derail_rate=cfg.world.student_derail_rate)
+            losses = pretrain(model, tok, corpus,
                               steps=syn.student.steps, batch_size=syn.student.batch_size, lr=syn.student.lr,
                               seed=seed)
             model.save_pretrained(d / "model")
@@ -341,6 +357,16 @@ def _mean_curve(runs: dict[int, dict], key: str, by_epoch: bool = False) -> dict
     return {"segments": [{"epoch": e, **reduce([k for k in keys if k[0] == e])} for e in epochs]}
 
 
+def _onpolicy_curve(runs: dict[int, dict], key: str) -> dict[str, Any]:
+    """Mean and std over seeds of the on-policy points (epoch starts and the end; ``x`` = epochs trained)."""
+    import numpy as np
+
+    n = min(len(r["onpolicy"]) for r in runs.values())
+    vals = [[float(r["onpolicy"][i][key] or 0.0) for r in runs.values()] for i in range(n)]
+    return {"x": [float(next(iter(runs.values()))["onpolicy"][i]["x"]) for i in range(n)],
+            "mean": [float(np.mean(v)) for v in vals], "std": [float(np.std(v)) for v in vals]}
+
+
 def _stage_seconds(run: RunDir) -> float:
     """Total compute time of all finished stages (from their DONE markers), so a resumed run reports the whole
     run's time and not only the last attempt's."""
@@ -371,6 +397,13 @@ def _report_synthetic(cfg, run, results, world_out, teacher_out, student_outs, e
             "own_nll_delta_mean": [float(np.mean(r["own_nll_delta_per_epoch"])) for r in by_seed.values()],
             "fresh_samples_teacher_nll": [r["final"]["fresh_samples_teacher_nll"] for r in by_seed.values()],
             "fresh_samples_kl": [r["final"]["fresh_samples_kl"] for r in by_seed.values()],
+            # the on-policy KL: fresh samples of the student on the held-out prompts (before training / at the end)
+            "initial_kl_student_samples": [r["onpolicy"][0]["kl"] for r in by_seed.values()],
+            "final_kl_student_samples": [r["onpolicy"][-1]["kl"] for r in by_seed.values()],
+            "initial_mistake_frac": [r["onpolicy"][0]["mistake_frac"] or 0.0 for r in by_seed.values()],
+            "final_mistake_frac": [r["onpolicy"][-1]["mistake_frac"] or 0.0 for r in by_seed.values()],
+            "initial_derailed_frac": [r["onpolicy"][0].get("derailed_frac") or 0.0 for r in by_seed.values()],
+            "final_derailed_frac": [r["onpolicy"][-1].get("derailed_frac") or 0.0 for r in by_seed.values()],
             "last_epoch_truncated_frac": [r["train"][-1]["student_generation"]["truncated"]
                                           / max(1, r["train"][-1]["student_generation"]["n"])
                                           for r in by_seed.values()],
@@ -382,6 +415,9 @@ def _report_synthetic(cfg, run, results, world_out, teacher_out, student_outs, e
                          "per_seed_final_kl": {str(s): r["final"]["kl"] for s, r in by_seed.items()},
                          "own_nll_delta_per_epoch": {str(s): r["own_nll_delta_per_epoch"] for s, r in by_seed.items()},
                          "curve_kl": _mean_curve(by_seed, "kl"),
+                         "curve_kl_student_samples": _onpolicy_curve(by_seed, "kl"),
+                         "curve_mistake_frac": _onpolicy_curve(by_seed, "mistake_frac"),
+                         "curve_derailed_frac": _onpolicy_curve(by_seed, "derailed_frac"),
                          "curve_nll_teacher_resp": _mean_curve(by_seed, "nll_teacher_resp"),
                          "curve_nll_own_resp": _mean_curve(by_seed, "nll_own_resp", by_epoch=True),
                          "run_wall_time_s": float(np.mean([r["wall_time_s"] for r in by_seed.values()]))}
@@ -389,15 +425,25 @@ def _report_synthetic(cfg, run, results, world_out, teacher_out, student_outs, e
     m = lambda name, key: per_run[name][key]["mean"]  # noqa: E731
     if "distillm_v2" in per_run:
         others = [n for n in syn.compare_against if n in per_run]
-        v2 = m("distillm_v2", "final_kl")
-        measured = {n: round(m(n, "final_kl"), 4) for n in ["distillm_v2", *others]}
+        key = "final_kl_student_samples" if syn.kl_claim_on == "student_samples" else "final_kl"
+        other_key = "final_kl" if key != "final_kl" else "final_kl_student_samples"
+        v2 = m("distillm_v2", key)
+        where = ("responses the final student generates itself on the held-out prompts (on-policy; T "
+                 f"{cfg.sampling.temperature:g}, top-p {cfg.sampling.top_p:g})"
+                 if key != "final_kl" else "fixed held-out teacher responses")
         claims.append(claim(
             "kl_distillm2_lowest",
-            "DistiLLM-2 reaches a lower held-out exact token-level KL(teacher||student) than "
-            f"{', '.join(others)} at equal steps (mean of {len(syn.seeds)} seeds)",
-            paper=None, measured=measured, holds=bool(others) and all(v2 < m(n, "final_kl") for n in others),
+            "DistiLLM-2 reaches a lower held-out exact token-level KL(teacher||student), measured on "
+            f"{where}, than {', '.join(others)} at equal steps (mean of {len(syn.seeds)} seeds)",
+            paper=None,
+            measured={"kl_on": syn.kl_claim_on, **{n: round(m(n, key), 4) for n in ["distillm_v2", *others]},
+                      "other_set_not_tested": {
+                          "kl_on": "teacher_responses" if other_key == "final_kl" else "student_samples",
+                          **{n: round(m(n, other_key), 4) for n in ["distillm_v2", *others]}}},
+            holds=bool(others) and all(v2 < m(n, key) for n in others),
             detail="paper reports win rates (Table 2: DistiLLM-2 best on every benchmark), not KL; the KL claim is "
-                   "the issue's miniature of it"))
+                   "the issue's miniature of it; the set it is measured on was fixed before running "
+                   "(synthetic.kl_claim_on); the other set's numbers are reported, not tested"))
         d_teacher = m("distillm_v2", "final_nll_teacher_resp") - m("distillm_v2", "initial_nll_teacher_resp")
         d_own = m("distillm_v2", "own_nll_delta_mean")
         claims.append(claim(
@@ -430,8 +476,8 @@ def _report_synthetic(cfg, run, results, world_out, teacher_out, student_outs, e
                "final_kl": {n: round(r["final_kl"]["mean"], 4) for n, r in per_run.items()}}
     res = run.write_results(metrics, claims=claims, expected=cfg.expected, seeds=list(syn.seeds),
                             wall_time_s=_stage_seconds(run) + (time.time() - t_report), experiment="synthetic",
-                            wall_time_note="sum of all stage times (DONE markers) + report; under the machine load "
-                                           "of the run (8 jobs on 2 cores)")
+                            wall_time_note="sum of all stage times (DONE markers) + report; 1-minute load average "
+                                           f"at the report: {os.getloadavg()[0]:.2f} (2-core machine, shared)")
     make_plots(run.path / "results.json", run.plots_dir)
     return res
 

@@ -7,6 +7,19 @@ concentration, so each word has a few likely successors), ending after ``min_len
 at ``max_len``. Every word is one token of the tokenizer trained on the language, so teacher and student
 next-token distributions over the full vocabulary, and hence the exact token-level KL(teacher || student), cost one
 forward pass each.
+
+Student SFT data with systematic mistakes (``mistake_rate``): the teacher is pre-trained on the clean language, the
+student's SFT corpus comes from a corrupted version of it, in which each transition is replaced with probability
+``mistake_rate`` by a fixed *mistake successor* m(k, w), the successor the clean chain finds least likely (probability
+below 1e-2 for the mini's rows). So the SFT'd student differs from its teacher the way a real SFT'd small model does:
+its own generations contain tokens the teacher assigns almost no probability, and after such a token the student sits
+in prefixes the teacher's samples never contain. ``derail_rate`` adds a compounding, history-dependent error mode:
+with that probability a response "derails" at a random position within its first ``min_len`` words, and from there
+on *every* transition is the mistake successor (w -> m(k, w) -> m(k, m(k, w)) ..., which soon cycles, like the
+repetition loops of small LMs). The student learns "once off track, stay off track", a behaviour that lives only in
+prefixes containing a mistake, which teacher responses never contain: teacher-forced distillation on teacher samples
+gives no signal there, distillation on the student's own samples does (the exposure-bias argument of the paper).
+:meth:`SyntheticWorld.mistake_fraction` counts both in generations.
 """
 
 from __future__ import annotations
@@ -43,6 +56,8 @@ class SyntheticWorld:
         self.words = list(LETTERS[: cfg.n_words])
         rng = np.random.default_rng(cfg.seed)
         self.trans = rng.dirichlet(np.full(cfg.n_words, cfg.concentration), size=(cfg.n_topics, cfg.n_words))
+        # the systematic mistake of the student's SFT data: the least likely successor under the clean chain
+        self.mistake = self.trans.argmin(-1)
 
     def topics(self) -> list[str]:
         return [f"q{k}" for k in range(self.cfg.n_topics)]
@@ -54,26 +69,63 @@ class SyntheticWorld:
         rng = random.Random(seed)
         return [self.sample_prompt(rng) for _ in range(n)]
 
-    def sample_response(self, prompt: str, rng: random.Random) -> str:
+    def sample_response(self, prompt: str, rng: random.Random, mistake_rate: float = 0.0,
+                        derail_rate: float = 0.0) -> str:
+        """One response; with ``mistake_rate`` > 0 each transition is, with that probability, the systematic mistake
+        m(k, w) instead of a draw from the clean row; with probability ``derail_rate`` the response derails at a
+        uniform position in [0, min_len) and every later transition is the mistake (the student's corrupted SFT
+        data)."""
         topic, start = prompt.split()
         k, w = int(topic[1:]), self.words.index(start)
+        derail_at = rng.randrange(self.cfg.min_len) if derail_rate > 0 and rng.random() < derail_rate else None
         out = []
         while True:
             row = self.trans[k, w]
-            w = int(np.searchsorted(np.cumsum(row), rng.random() * row.sum()))
-            w = min(w, self.cfg.n_words - 1)
+            if derail_at is not None and len(out) >= derail_at:
+                w = int(self.mistake[k, w])
+            elif mistake_rate > 0 and rng.random() < mistake_rate:
+                w = int(self.mistake[k, w])
+            else:
+                w = int(np.searchsorted(np.cumsum(row), rng.random() * row.sum()))
+                w = min(w, self.cfg.n_words - 1)
             out.append(self.words[w])
             if len(out) >= self.cfg.max_len or (len(out) >= self.cfg.min_len and rng.random() < self.cfg.stop_hazard):
                 break
         return " ".join(out)
 
-    def corpus(self, n: int, seed: int) -> list[tuple[str, str]]:
+    def corpus(self, n: int, seed: int, mistake_rate: float = 0.0, derail_rate: float = 0.0) -> list[tuple[str, str]]:
+        if not (0 <= mistake_rate < 1 and 0 <= derail_rate < 1):
+            raise ValueError("mistake_rate and derail_rate must lie in [0, 1)")
         rng = random.Random(seed)
         out = []
         for _ in range(n):
             p = self.sample_prompt(rng)
-            out.append((p, self.sample_response(p, rng)))
+            out.append((p, self.sample_response(p, rng, mistake_rate, derail_rate)))
         return out
+
+    def mistake_fraction(self, prompts: list[str], responses: list[str]) -> dict[str, float]:
+        """Share of the transitions in ``responses`` that are the systematic mistake m(k, w); share of responses that
+        are derailed (3 mistake transitions in a row; the clean chain does this with probability < 1e-6); share of
+        responses containing a non-word (unparseable) token (transitions after it are not counted)."""
+        n = bad = unparseable = derailed = 0
+        for p, r in zip(prompts, responses):
+            topic, start = p.split()
+            k, w = int(topic[1:]), self.words.index(start)
+            run = longest = 0
+            for tok in r.split():
+                if tok not in self.words:
+                    unparseable += 1
+                    break
+                v = self.words.index(tok)
+                n += 1
+                is_mistake = v == self.mistake[k, w]
+                bad += int(is_mistake)
+                run = run + 1 if is_mistake else 0
+                longest = max(longest, run)
+                w = v
+            derailed += int(longest >= 3)
+        return {"mistake_frac": bad / max(1, n), "derailed_frac": derailed / max(1, len(responses)), "transitions": n,
+                "unparseable_frac": unparseable / max(1, len(responses))}
 
     def entropy_rate(self) -> float:
         """Mean per-word entropy (nats) of the transition rows: a floor for any model's NLL on word tokens."""
