@@ -33,6 +33,8 @@ def test_paper_recipe_values():
     (["star.rounding=ceil"], "rounding"),
     (["data.task=mnist"], "mnist"),
     (["star.batch_size=abc"], "batch_size"),
+    (["pretrain.misread=1.5"], "misread"),
+    (["pretrain.misread_ops=[/]"], "misread_ops"),
 ])
 def test_bad_config_fails(override, msg):
     with pytest.raises(ConfigError, match=msg):

@@ -141,3 +141,24 @@ def test_string_comparison_and_evaluate_texts():
     with pytest.raises(ValueError):
         extract("x", "unknown")
     assert best_iteration([0.1, 0.5, 0.5]) == 1
+
+
+def test_misread_solution_and_rate():
+    import random
+
+    from mlrepro_adastar.data import misread_rate, misread_solution
+
+    sol = "3 + 2 = 5\n5 * 3 = 15\n15 - 4 = 11\n#### 11"
+    # always misread: 5 * 3 becomes 5 + 3 = 8, and the slip propagates (8 - 4 = 4)
+    bad, n = misread_solution(sol, random.Random(0), 1.0)
+    assert n == 1 and bad == "3 + 2 = 5\n5 + 3 = 8\n8 - 4 = 4\n#### 4"
+    assert misread_solution(sol, random.Random(0), 0.0) == (sol, 0)
+    no_mul = "3 + 2 = 5\n5 - 1 = 4\n#### 4"
+    assert misread_solution(no_mul, random.Random(0), 1.0) == (no_mul, 0)
+    rng = random.Random(1)
+    share = sum(misread_solution(sol, rng, 0.6)[1] for _ in range(2000)) / 2000
+    assert abs(share - 0.6) < 0.05
+    recs = [{"solution": sol}, {"solution": no_mul}, {"question": "no gold"}]
+    assert misread_rate(recs, [bad, no_mul, "x"]) == (1, 1)
+    assert misread_rate(recs, [sol, no_mul, "x"]) == (0, 1)
+    assert misread_rate(recs, ["3 + 2 = 5", "", ""]) == (0, 1)  # too short: not counted as the misconception

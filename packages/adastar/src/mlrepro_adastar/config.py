@@ -34,6 +34,11 @@ class PretrainConfig:
     learning_rate: float = 3e-3
     difficulties: list[int] = field(default_factory=lambda: [1, 2, 3])
     seed: int = 777
+    # the seed corpus' systematic misconception (a weak reasoner for STaR to improve): each step of a seed solution
+    # whose operation is in misread_ops ("-", "*") is written as an addition with probability misread, the slip
+    # propagating to the final answer
+    misread: float = 0.0
+    misread_ops: list[str] = field(default_factory=lambda: ["-", "*"])
 
 
 @dataclass
@@ -126,5 +131,9 @@ class Config:
             raise ConfigError("star.grow_steps must be > 0")
         if not 0 < self.sampling.top_p <= 1 or self.sampling.temperature < 0:
             raise ConfigError("sampling.top_p must be in (0, 1] and sampling.temperature >= 0")
+        if not 0 <= self.pretrain.misread <= 1:
+            raise ConfigError("pretrain.misread must be in [0, 1]")
+        if set(self.pretrain.misread_ops) - {"-", "*"}:
+            raise ConfigError(f"pretrain.misread_ops: {self.pretrain.misread_ops} (subset of '-', '*')")
         if self.data.task == "arithmetic" and not self.model.tiny and not self.model.name_or_path:
             raise ConfigError("model.name_or_path is empty")

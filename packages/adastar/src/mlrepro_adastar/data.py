@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import random
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 __all__ = ["BENCHMARKS", "LETTERS", "load_benchmark", "convert_row", "arithmetic_records", "format_question",
@@ -156,6 +156,47 @@ def arithmetic_records(n: int, seed: int, difficulties: Iterable[int] = (1, 2, 3
         rec["solution"] = r["solution"]
         out.append(rec)
     return out
+
+
+def misread_solution(solution: str, rng: random.Random, p_misread: float,
+                     ops_misread: Sequence[str] = ("*",)) -> tuple[str, int]:
+    """A terse worked solution as a sloppy annotator writes it (mini recipe's seed corpus): each step whose operation
+    is in ``ops_misread`` (e.g. ``x * k = y``, ``x - k = y``) is, with probability ``p_misread``, misread as an
+    addition ``x + k = x+k``; the following steps are computed correctly from the wrong value, so the slip
+    propagates to a wrong final answer. Returns the new solution and the number of misread steps (0: unchanged)."""
+    from mlrepro.tasks import parse_steps
+
+    eqs = parse_steps(solution)
+    if not eqs or p_misread <= 0:
+        return solution, 0
+    ops = {"+": lambda a, b: a + b, "-": lambda a, b: a - b, "*": lambda a, b: a * b}
+    x, lines, n_bad = eqs[0][0], [], 0
+    for _, op, b, _ in eqs:
+        if op in ops_misread and op != "+" and rng.random() < p_misread:
+            op, n_bad = "+", n_bad + 1
+        y = ops[op](x, b)
+        lines.append(f"{x} {op} {b} = {y}")
+        x = y
+    if not n_bad:
+        return solution, 0
+    return "\n".join(lines + [f"#### {x}"]), n_bad
+
+
+def misread_rate(records: Sequence[dict], texts: Sequence[str], ops_misread: Sequence[str] = ("*",)) -> tuple[int, int]:
+    """Arithmetic task: (gold steps with an operation in ``ops_misread`` written as ``+ k`` at the same position in
+    ``texts``, such steps in total): how often a model repeats the seed corpus' misconception."""
+    from mlrepro.tasks import parse_steps
+
+    bad = total = 0
+    for r, t in zip(records, texts):
+        if not r.get("solution"):
+            continue
+        gold, out = parse_steps(r["solution"]), parse_steps(t.split("Q: ")[0])
+        for k, (_, op, b, _) in enumerate(gold):
+            if op in ops_misread and op != "+":
+                total += 1
+                bad += k < len(out) and out[k][1] == "+" and out[k][2] == b
+    return bad, total
 
 
 def hint_answer(rec: dict) -> str:

@@ -60,6 +60,11 @@ def evaluate_texts(records: Sequence[dict], texts: Sequence[str], task: str, cro
 
         shared = [p is not None and is_equiv(p, r["answer"]) for p, r in zip(preds, records)]
         out["accuracy_shared_grader"] = sum(shared) / max(1, len(shared))
+    if task == "arithmetic" and any(r.get("solution") for r in records):
+        from .data import misread_rate
+
+        bad, total = misread_rate(records, texts, ("-", "*"))
+        out["misread_rate"] = bad / total if total else None
     by_d: dict[str, list[bool]] = {}
     for r, c in zip(records, correct):
         if r.get("difficulty") is not None:

@@ -229,6 +229,7 @@ def run_star(spec: MethodSpec, cfg, train: list[dict], test: list[dict], ops, ou
             base_eval = {"accuracy": ev["accuracy"], "unparsed": ev["unparsed"]}
         state = {"t_done": 0, "counts": [0] * N, "train_flops": 0.0, "inference_flops": 0.0,
                  "history": [{"t": 0, "accuracy": base_eval["accuracy"], "unparsed_test": base_eval.get("unparsed", 0),
+                              "misread_rate_test": base_eval.get("misread_rate"),
                               "train_flops": 0.0, "inference_flops": 0.0, "total_flops": 0.0, "sd": 0.0}]}
     n_params = float(cfg.n_params) if cfg.n_params else float(ops.n_params(model))
     flops = FlopsCounter(n_params, train=state["train_flops"], inference=state["inference_flops"])
@@ -293,7 +294,8 @@ def run_star(spec: MethodSpec, cfg, train: list[dict], test: list[dict], ops, ou
                "num_updated": n_upd, "expected_num_updated": num_updated(res.m, res.alpha, st["power"], sc.rounding)
                if spec.sampler == "adastar" else 0,
                "unparsed_samples": res.unparsed, "unparsed_test": ev["unparsed"], "accuracy": ev["accuracy"],
-               "accuracy_by_difficulty": ev.get("accuracy_by_difficulty"), "train_loss": tr.get("loss"),
+               "accuracy_by_difficulty": ev.get("accuracy_by_difficulty"), "misread_rate_test": ev.get("misread_rate"),
+               "train_loss": tr.get("loss"),
                "false_positive_rate": sum(fps) / len(fps) if fps else None, "train_tokens": tr["train_tokens"], "sample_tokens": res.prompt_tokens + res.gen_tokens,
                "train_flops": flops.train, "inference_flops": flops.inference, "total_flops": flops.total,
                "sd": count_sd(counts)}

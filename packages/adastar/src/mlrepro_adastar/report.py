@@ -70,7 +70,12 @@ def method_metrics(summaries: Sequence[dict]) -> dict:
     out["best_accuracy_ci95"] = [lo, hi]
     out["curve"] = {k: mean_curve(summaries, k) for k in ("accuracy", "train_flops", "inference_flops", "total_flops",
                                                          "sd")}
+    if all(h.get("misread_rate_test") is not None for s in summaries for h in s["history"]):
+        out["curve"]["misread_rate_test"] = mean_curve(summaries, "misread_rate_test")
     out["curve"]["t"] = list(range(len(out["curve"]["accuracy"])))
+    gains = [p["best_accuracy"] - p["base_accuracy"] for p in per]
+    out["gain_over_base"] = float(np.mean(gains))
+    out["final_gain_over_base"] = float(np.mean([p["final_accuracy"] - p["base_accuracy"] for p in per]))
     out["curves_per_seed"] = [{"seed": s["seed"], "accuracy": [h["accuracy"] for h in s["history"]],
                                "train_flops": [h["train_flops"] for h in s["history"]],
                                "total_flops": [h["total_flops"] for h in s["history"]]} for s in summaries]
@@ -120,13 +125,18 @@ def compute_claims(methods: dict[str, dict]) -> tuple[list, dict]:
     d = np.asarray([a["best_accuracy"] - b["best_accuracy"] for a, b in zip(ada["per_seed"], acc["per_seed"])])
     mean_d, lo, hi = bootstrap_ci(d, n_boot=2000, seed=0)
     extra["best_accuracy_difference"] = {"per_seed": d.tolist(), "mean": mean_d, "ci95": [lo, hi]}
+    df = np.asarray([a["final_accuracy"] - b["final_accuracy"] for a, b in zip(ada["per_seed"], acc["per_seed"])])
+    mean_f, lo_f, hi_f = bootstrap_ci(df, n_boot=2000, seed=0)
+    extra["final_accuracy_difference"] = {"per_seed": df.tolist(), "mean": mean_f, "ci95": [lo_f, hi_f]}
     claims.append(claim(
         "accuracy_at_least_star_acc",
         "AdaSTaR's early-stopped test accuracy is at least STaR-Acc's (within seed noise: 95% bootstrap CI of the "
         "per-seed difference reaches 0 or above)",
         round(PAPER_ACC["adastar"] - PAPER_ACC["star_acc"], 1), round(100 * mean_d, 2), hi >= 0,
         detail=(f"AdaSTaR {100 * ada['best_accuracy']:.1f} vs STaR-Acc {100 * acc['best_accuracy']:.1f} "
-                f"(points; difference CI95 [{100 * lo:.1f}, {100 * hi:.1f}]); paper Table 2 averages 77.8 vs 75.9")))
+                f"(points; difference CI95 [{100 * lo:.1f}, {100 * hi:.1f}]); at the last iteration "
+                f"{100 * ada['final_accuracy']:.1f} vs {100 * acc['final_accuracy']:.1f} (difference CI95 "
+                f"[{100 * lo_f:.1f}, {100 * hi_f:.1f}], reported only); paper Table 2 averages 77.8 vs 75.9")))
     claims.append(claim(
         "sd_training_counts_lower",
         "AdaSTaR's SD of per-observation training counts is lower than STaR-Acc's (AdaSTaR / STaR-Acc)",

@@ -18,6 +18,7 @@ from .data import (
     load_benchmark,
     load_exemplars,
     make_fake_rows,
+    misread_solution,
 )
 from .method import method_spec
 
@@ -89,6 +90,12 @@ def build_base(cfg, train: list[dict], test: list[dict], stage_dir: Path) -> dic
         pre_recs = [r for r in arithmetic_records(n_pre + n_pre // 10 + 8, seed=pre.seed, difficulties=pre.difficulties,
                                                    max_value=d.max_value, id_prefix="seed")
                     if r["question"] not in seen][:n_pre]
+        if pre.misread > 0:  # the noisy seed corpus: a weak reasoner's misconception for STaR to remove
+            import random
+
+            rng = random.Random(pre.seed + 1)
+            for r in pre_recs:
+                r["solution"], r["n_misread"] = misread_solution(r["solution"], rng, pre.misread, pre.misread_ops)
         corpus += [f"Q: {r['question']}\nA: {r['solution']}" for r in pre_recs[:2000]]
     path = stage_dir / "base"
     tok = build_tokenizer(corpus, vocab_size=m.tiny_vocab, model_max_length=2048, split_digits=False)
@@ -106,6 +113,8 @@ def build_base(cfg, train: list[dict], test: list[dict], stage_dir: Path) -> dic
                          max_length=cfg.star.max_length, warmup_steps=max(1, pre.steps // 20), seed=pre.seed)
         info["seconds"] = round(time.time() - t0, 1)
         info["n_seed_examples"] = len(examples)
+        info["misread"], info["misread_ops"] = pre.misread, list(pre.misread_ops)
+        info["seed_solutions_wrong"] = sum(bool(r.get("n_misread")) for r in pre_recs) / len(pre_recs)
     model.save_pretrained(path)
     tok.save_pretrained(path)
     return {"path": str(path), "pretrain": info}
@@ -162,7 +171,7 @@ def reproduce(cfg, run, args) -> dict:
                             "correct": c} for r, t, p, c in zip(test, ev["texts"], ev["preds"], ev["correct"])],
                           name="samples_base.jsonl")
         return {"accuracy": ev["accuracy"], "unparsed": ev["unparsed"],
-                "accuracy_by_difficulty": ev.get("accuracy_by_difficulty")}
+                "accuracy_by_difficulty": ev.get("accuracy_by_difficulty"), "misread_rate": ev.get("misread_rate")}
 
     base_eval = run.stage("base_eval", _base_eval)
     log.info("base model: test accuracy %.3f (%d unparsed)", base_eval["accuracy"], base_eval["unparsed"])
