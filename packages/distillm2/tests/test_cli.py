@@ -100,7 +100,7 @@ def test_smoke_end_to_end_and_resume(tmp_path, monkeypatch):
     kl_claim = next(c for c in res["claims"] if c["id"] == "kl_distillm2_lowest")
     assert kl_claim["measured"]["kl_on"] == "student_samples"
     assert kl_claim["measured"]["kd"] == round(runs["kd"]["final_kl_student_samples"]["mean"], 4)
-    for png in ("kl_vs_step.png", "likelihood_curves.png", "final_kl.png"):
+    for png in ("kl_vs_step.png", "likelihood_curves.png", "final_kl.png", "own_sample_errors.png"):
         assert (Path(out) / "plots" / png).stat().st_size > 1000
 
 

@@ -61,6 +61,7 @@ def make_plots(results_path: str | Path, out_dir: str | Path) -> list[Path]:
         ax.set_ylabel("held-out KL(teacher || student) per token")
         ax.set_title("on the student's own samples (on-policy)", fontsize=10)
         ax.grid(alpha=0.3)
+        ax.set_ylim(bottom=0)
         on_max = max(max(r["curve_kl_student_samples"]["mean"] or [0]) for n, r in runs.items() if n != "dpkd")
         if "dpkd" in runs and max(runs["dpkd"]["curve_kl_student_samples"]["mean"] or [0]) > on_max * 1.15:
             ax.set_ylim(top=on_max * 1.15)
@@ -103,4 +104,19 @@ def make_plots(results_path: str | Path, out_dir: str | Path) -> list[Path]:
         ax.legend(fontsize=7)
         ax.grid(alpha=0.3, axis="y")
     paths.append(save_figure(fig, out_dir / "final_kl.png"))
+    if all("curve_mistake_frac" in r for r in runs.values()):
+        fig, axes = new_figure(ncols=2, size=(5.2, 3.6))
+        for ax, key, title in ((axes[0][0], "curve_mistake_frac", "share of mistake transitions"),
+                               (axes[0][1], "curve_derailed_frac", "share of derailed responses")):
+            for i, (name, r) in enumerate(runs.items()):
+                if key in r:
+                    _band(ax, r[key], name, _color(name, i), lw=2.2 if name in _HIGHLIGHT else 1.1)
+            ax.set_xlabel("epochs trained")
+            ax.set_ylabel("fraction (student's own samples)")
+            ax.set_title(title, fontsize=10)
+            ax.set_ylim(bottom=0)
+            ax.grid(alpha=0.3)
+        axes[0][0].legend(fontsize=7)
+        fig.suptitle("Errors in the student's own held-out samples (teacher: 0)", fontsize=10)
+        paths.append(save_figure(fig, out_dir / "own_sample_errors.png"))
     return paths
