@@ -272,7 +272,7 @@ def reproduce_synthetic(cfg: Config, run: RunDir, args) -> dict:
         def student_stage(d: Path, seed=seed):
             seed_everything(seed)
             model = _build_tiny(tok, syn.student, seed=seed)
-            # the student's SFT data: the same language with systematic mistakes (world.student_mistake_rate)
+            # the student's SFT data: the same language with systematic mistakes and derailing (world.student_*)
             corpus = world.corpus(syn.n_pretrain, seed=cfg.world.seed + 2 + seed,
                                   mistake_rate=cfg.world.student_mistake_rate,
                                   derail_rate=cfg.world.student_derail_rate)
@@ -404,6 +404,9 @@ def _report_synthetic(cfg, run, results, world_out, teacher_out, student_outs, e
             "final_mistake_frac": [r["onpolicy"][-1]["mistake_frac"] or 0.0 for r in by_seed.values()],
             "initial_derailed_frac": [r["onpolicy"][0].get("derailed_frac") or 0.0 for r in by_seed.values()],
             "final_derailed_frac": [r["onpolicy"][-1].get("derailed_frac") or 0.0 for r in by_seed.values()],
+            # generations with a token that is not a word of the language (counted by SyntheticWorld.mistake_fraction)
+            "final_unparseable_frac": [r["final"]["fresh_samples"].get("unparseable_frac", 0.0)
+                                       for r in by_seed.values()],
             "last_epoch_truncated_frac": [r["train"][-1]["student_generation"]["truncated"]
                                           / max(1, r["train"][-1]["student_generation"]["n"])
                                           for r in by_seed.values()],
