@@ -1,13 +1,26 @@
 import random
 
 import pytest
+from mlrepro_concise.method import (
+    Candidate,
+    augment,
+    budget_matched,
+    direct_text,
+    expected_shortest_correct,
+    expected_shortest_correct_bruteforce,
+    few_shot_messages,
+    filter_candidates,
+    gsm8k_label,
+    math_candidates,
+    math_equal,
+    parse_answer_gsm8k,
+    reduction,
+    relative,
+    select,
+    zero_shot_messages,
+)
 
 from mlrepro.grading import is_equiv
-from mlrepro_concise.method import (
-    Candidate, augment, budget_matched, direct_text, expected_shortest_correct, expected_shortest_correct_bruteforce,
-    few_shot_messages, filter_candidates, gsm8k_label, math_candidates, math_equal, parse_answer_gsm8k, reduction,
-    relative, select, zero_shot_messages,
-)
 
 
 @pytest.mark.parametrize("text,want", [

@@ -2,10 +2,10 @@ import json
 from pathlib import Path
 
 import pytest
-
-from mlrepro.config import ConfigError, load_config
 from mlrepro_concise.cli import main
 from mlrepro_concise.config import Config
+
+from mlrepro.config import ConfigError, load_config
 
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
 

@@ -20,6 +20,14 @@ def score_output(text: str, record: dict, dataset: str) -> tuple[str | None, boo
     return ans, ans is not None and ans == str(record["answer"]).replace(",", "")
 
 
+def shared_grade(text: str, record: dict, dataset: str) -> bool:
+    """Cross-check with the shared grader (:func:`mlrepro.grading.grade`, math-verify equivalence): "The answer is"
+    extraction for GSM8K-style outputs, ``auto`` (boxed first) for MATH."""
+    from mlrepro.grading import grade
+
+    return bool(grade(text, str(record["answer"]), "auto" if dataset == "math" else "answer_is").correct)
+
+
 def count_tokens(text: str, tokenizer) -> int:
     """Generated tokens of an output (its text re-tokenized without special tokens, so EOS is not counted)."""
     return len(tokenizer(text.strip(), add_special_tokens=False)["input_ids"])
@@ -32,6 +40,8 @@ def summarize(rows: list[dict]) -> dict:
     out = {"accuracy": 100.0 * float(np.mean([r["correct"] for r in rows])),
            "mean_tokens": float(np.mean([r["tokens"] for r in rows])),
            "unparseable": int(sum(r["answer"] is None for r in rows)), "n": len(rows)}
+    if any("shared_correct" in r for r in rows):  # paper parser vs shared grader disagreements (should be 0)
+        out["grader_disagreements"] = int(sum(r.get("shared_correct", r["correct"]) != r["correct"] for r in rows))
     by = defaultdict(list)
     for r in rows:
         if r.get("difficulty") is not None:

@@ -11,12 +11,21 @@ from pathlib import Path
 
 import numpy as np
 
-from mlrepro.runs import atomic_write_json, claim, format_table, get_logger, read_json, read_jsonl
+from mlrepro.runs import atomic_write_json, claim, format_table, get_logger, read_jsonl
 
 from . import data as D
-from .evaluate import count_tokens, relative_to_base, score_output, summarize
-from .method import Candidate, augment, budget_matched, direct_text, expected_shortest_correct, filter_candidates, \
-    few_shot_messages, select, zero_shot_messages
+from .evaluate import count_tokens, relative_to_base, score_output, shared_grade, summarize
+from .method import (
+    Candidate,
+    augment,
+    budget_matched,
+    direct_text,
+    expected_shortest_correct,
+    few_shot_messages,
+    filter_candidates,
+    select,
+    zero_shot_messages,
+)
 
 log = get_logger("mlrepro.concise")
 
@@ -64,7 +73,7 @@ def stage_base(cfg, d: Path) -> dict:
     """The base model: a hub id / path as given, or (``tiny``) a tiny LM pre-trained here on the synthetic world."""
     if cfg.model.base != "tiny":
         return {"path": cfg.model.base}
-    from mlrepro.testing import build_model, build_tokenizer
+    from mlrepro.testing import build_model, build_tokenizer, check_tokenizer_roundtrip
 
     from .trainer import pretrain_tiny
 
@@ -77,6 +86,7 @@ def stage_base(cfg, d: Path) -> dict:
     stats = pretrain_tiny(docs, tok, model, p.lr, p.batch_size, p.epochs, p.max_length, cfg.seed)
     model.save_pretrained(d / "model")
     tok.save_pretrained(d / "model")
+    check_tokenizer_roundtrip(tok, d / "model", docs[:20])  # sampling/SFT reload it with AutoTokenizer
     return {"path": str(d / "model"), **stats}
 
 
@@ -105,8 +115,9 @@ def stage_sample(cfg, d: Path, base_path: str, train: list[dict], exemplars: lis
                 rows.append({"qid": r["id"], "source": src, "k": j, "rationale": c.text.strip(), "answer": ans,
                              "correct": ok, "token_count": count_tokens(c.text, tok), "finish": c.finish_reason,
                              "label": str(r["answer"]), "difficulty": r.get("difficulty")})
-    from mlrepro.runs import atomic_write_text
     import json
+
+    from mlrepro.runs import atomic_write_text
 
     atomic_write_text(d / "candidates.jsonl", "".join(json.dumps(x) + "\n" for x in rows))
     zs_rows = [x for x in rows if x["source"] == "zs"]
@@ -118,8 +129,16 @@ def stage_sample(cfg, d: Path, base_path: str, train: list[dict], exemplars: lis
             "fs_mean_tokens": float(np.mean([x["token_count"] for x in fs_rows])) if fs_rows else None}
 
 
+def _graded_answer(x: dict) -> str | None:
+    """The answer field of a Candidate such that ``Candidate.correct`` equals the graded verdict of the sampling stage
+    (identical to the parsed answer for GSM8K-style data; for MATH the verdict comes from the candidate-set compare)."""
+    if x["correct"]:
+        return x["label"]
+    return None if x["answer"] == x["label"] else x["answer"]
+
+
 def _cands(rows: list[dict], source: str, k: int) -> list[Candidate]:
-    return [Candidate(x["qid"], x["rationale"], x["answer"], x["token_count"], x["label"], x["source"])
+    return [Candidate(x["qid"], x["rationale"], _graded_answer(x), x["token_count"], x["label"], x["source"])
             for x in rows if x["source"] == source and x["k"] < k]
 
 
@@ -156,7 +175,26 @@ def stage_sft(cfg, d: Path, base_path: str, train: list[dict], rows: list[dict],
                 "n_questions": len(train), "train_mean_tokens": None}
     path = sft(base_path, recs, d, dict(cfg.trainer), seed, cfg.model.dtype)
     return {"path": str(path), "filter": stats, "n_examples": len(chosen), "n_questions": len(train),
-            "train_mean_tokens": float(np.mean([c.token_count for c in chosen])) if chosen else None}
+            "train_mean_tokens": float(np.mean([c.token_count for c in chosen])) if chosen else None,
+            "train_faithful_frac": faithful_fraction(chosen, train)}
+
+
+def faithful_fraction(chosen: list[Candidate], train: list[dict]) -> float | None:
+    """Synthetic world only (diagnostic, not in the paper): the fraction of selected training paths whose equations
+    are exactly the problem's true steps. Answer-only correctness filtering also admits paths whose final answer is
+    right by luck (answers are single digits here); this measures how many."""
+    from mlrepro.tasks import parse_steps
+
+    probs = {r["id"]: r.get("_problem") for r in train}
+    if not chosen or any(probs.get(c.qid) is None for c in chosen):
+        return None
+    ok = 0
+    for c in chosen:
+        p = probs[c.qid]
+        v = p.values()
+        true = [(v[i], op.symbol, op.operand, v[i + 1]) for i, op in enumerate(p.ops)]
+        ok += parse_steps(c.rationale) == true
+    return ok / len(chosen)
 
 
 def stage_eval(cfg, d: Path, model_path: str, test: list[dict], trained: bool) -> dict:
@@ -177,9 +215,11 @@ def stage_eval(cfg, d: Path, model_path: str, test: list[dict], trained: bool) -
         text = o[0].text
         ans, ok = score_output(text, r, cfg.data.dataset)
         rows.append({"id": r["id"], "difficulty": r.get("difficulty"), "answer": ans, "gold": str(r["answer"]),
-                     "correct": ok, "tokens": count_tokens(text, tok), "output": text})
-    from mlrepro.runs import atomic_write_text
+                     "correct": ok, "shared_correct": shared_grade(text, r, cfg.data.dataset),
+                     "tokens": count_tokens(text, tok), "output": text})
     import json
+
+    from mlrepro.runs import atomic_write_text
 
     atomic_write_text(d / "outputs.jsonl", "".join(json.dumps(x) + "\n" for x in rows))
     return summarize(rows)
@@ -241,7 +281,7 @@ def run_reproduce(cfg, run, args) -> dict:
         efficiency[str(seed)] = sample_efficiency(rows, cfg.eval.efficiency_n)
         res = {"sampling": samp}
         for name, m, n in method_names(cfg):
-            tr = run.stage(f"sft_{name}_s{seed}", lambda d, m=m, n=n, s=seed: stage_sft(cfg, d, base_path, train, rows, m, n, s))
+            tr = run.stage(f"sft_{name}_s{seed}", lambda d, m=m, n=n, s=seed, r=rows: stage_sft(cfg, d, base_path, train, r, m, n, s))
             ev = run.stage(f"eval_{name}_s{seed}", lambda d, p=tr["path"]: stage_eval(cfg, d, p, test, trained=True))
             res[name] = {"train": tr, "eval": ev, "relative": relative_to_base(ev, base_eval)}
             run.log_metrics({"seed": seed, "method": name, **{k: ev[k] for k in ("accuracy", "mean_tokens")},
@@ -270,6 +310,7 @@ def report(cfg, run, base_eval, per_seed, efficiency, wall) -> dict:
             "reduction_std": float(np.std([r["relative"]["reduction"] for r in rs])),
             "accuracy_delta": _mean([r["relative"]["accuracy_delta"] for r in rs]),
             "train_mean_tokens": _mean([r["train"]["train_mean_tokens"] for r in rs]),
+            "train_faithful_frac": _mean([r["train"].get("train_faithful_frac") for r in rs]),
             "n_examples": _mean([r["train"]["n_examples"] for r in rs]),
             "unparseable": _mean([r["eval"]["unparseable"] for r in rs]),
             "reduction_by_difficulty": {d: _mean([r["relative"]["reduction_by_difficulty"].get(d) for r in rs])
@@ -277,7 +318,11 @@ def report(cfg, run, base_eval, per_seed, efficiency, wall) -> dict:
         }
     eff = {k: _mean([efficiency[s][k] for s in efficiency]) for k in next(iter(efficiency.values()))}
     metrics = {"base": base_eval, "methods": agg, "sample_efficiency_rel_length": eff, "per_seed": per_seed,
-               "sampling_unparseable": sum(per_seed[s]["sampling"]["unparseable"] for s in per_seed)}
+               "sampling_unparseable": sum(per_seed[s]["sampling"]["unparseable"] for s in per_seed),
+               "eval_unparseable": base_eval["unparseable"] + sum(per_seed[s][n]["eval"]["unparseable"]
+                                                                  for s in per_seed for n in names),
+               "grader_disagreements": base_eval.get("grader_disagreements", 0) + sum(
+                   per_seed[s][n]["eval"].get("grader_disagreements", 0) for s in per_seed for n in names)}
 
     claims = []
     if "fs_bon" in agg:
@@ -308,7 +353,8 @@ def report(cfg, run, base_eval, per_seed, efficiency, wall) -> dict:
     plot_accuracy_vs_tokens(base_eval, agg, run.plots_dir / "accuracy_vs_tokens.png")
     plot_reduction_vs_n(bon, eff, run.plots_dir / "reduction_vs_n.png")
     rows = [{"method": "base", "acc": base_eval["accuracy"], "tokens": base_eval["mean_tokens"], "reduction%": 0.0}]
-    rows += [{"method": n, "acc": a["accuracy"], "tokens": a["mean_tokens"], "reduction%": a["reduction"]} for n, a in agg.items()]
+    rows += [{"method": n, "acc": a["accuracy"], "tokens": a["mean_tokens"], "reduction%": a["reduction"],
+              "train_tokens": a["train_mean_tokens"], "faithful": a["train_faithful_frac"]} for n, a in agg.items()]
     print(format_table(rows, floatfmt=".1f"))
     return run.write_results(metrics, claims, cfg.expected, seeds=list(cfg.seeds), wall_time_s=wall)
 

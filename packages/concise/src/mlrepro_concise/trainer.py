@@ -71,7 +71,7 @@ def pretrain_tiny(docs: list[str], tokenizer, model, lr: float, batch_size: int,
             opt.step()
             sched.step()
             opt.zero_grad(set_to_none=True)
-            losses.append(float(loss))
+            losses.append(loss.item())
             bar.update(1)
             bar.set_postfix(loss=f"{losses[-1]:.3f}")
     bar.close()
