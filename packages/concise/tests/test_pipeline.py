@@ -46,3 +46,26 @@ def test_smoke_end_to_end_and_resume(tmp_path, monkeypatch):
     mtimes = {p: p.stat().st_mtime for p in (out / "stages").rglob("DONE")}
     assert main(["reproduce", "--recipe", "smoke", "--resume", str(out)]) == 0
     assert {p: p.stat().st_mtime for p in (out / "stages").rglob("DONE")} == mtimes
+
+
+def test_grading_helpers_and_faithful_fraction():
+    from mlrepro_concise import data as D
+    from mlrepro_concise.evaluate import shared_grade
+    from mlrepro_concise.method import Candidate
+    from mlrepro_concise.reproduce import _graded_answer, faithful_fraction
+
+    # the graded verdict of the sampling stage decides Candidate.correct (MATH verdicts need not be string equality)
+    assert _graded_answer({"correct": True, "answer": "0.5", "label": "\\frac{1}{2}"}) == "\\frac{1}{2}"
+    assert _graded_answer({"correct": False, "answer": "3", "label": "4"}) == "3"
+    assert _graded_answer({"correct": False, "answer": "4", "label": "4"}) is None
+    # the shared grader agrees with the paper parser on the miniature's answer format
+    assert shared_grade("1 + 2 = 3\nThe answer is 3.", {"answer": "3"}, "synthetic")
+    assert not shared_grade("The answer is 4.", {"answer": "3"}, "synthetic")
+    # faithful = the path's equations are exactly the true steps; a lucky final answer does not count
+    recs = D.synthetic_records(3, 0, [1, 2], "terse", world={"max_value": 9, "max_operand": 3, "kinds": ["add", "sub"]})
+    good = [Candidate(r["id"], r["solution"], r["answer"], 5, r["answer"]) for r in recs]
+    assert faithful_fraction(good, recs) == 1.0
+    p = recs[0]["_problem"]
+    lucky = Candidate(recs[0]["id"], f"{p.start} + 0 = {p.start}\nThe answer is {p.answer}.", str(p.answer), 3, str(p.answer))
+    assert faithful_fraction([lucky, *good[1:]], recs) == 2 / 3
+    assert faithful_fraction([], recs) is None
