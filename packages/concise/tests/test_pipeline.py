@@ -40,12 +40,14 @@ def test_smoke_end_to_end_and_resume(tmp_path, monkeypatch):
     assert res["metrics"]["base"]["n"] == 8 and "unparseable" in res["metrics"]["base"]
     assert (out / "plots" / "accuracy_vs_tokens.png").exists()
     assert (out / "stages" / "sample_s0" / "candidates.jsonl").exists()
-    # resume: every stage is DONE, so nothing reruns (the base stage would otherwise pre-train again)
-    (out / "stages" / "base" / "model" / "config.json").rename(out / "stages" / "base" / "model" / "config.json.bak")
-    (out / "stages" / "base" / "model" / "config.json.bak").rename(out / "stages" / "base" / "model" / "config.json")
+    # resume after a "kill" during the last stages: only the stages without DONE rerun (the base is not re-trained)
+    killed = [out / "stages" / n for n in ("sft_fs_bon_budget_s0", "eval_fs_bon_budget_s0")]
+    for k in killed:
+        (k / "DONE").unlink()
     mtimes = {p: p.stat().st_mtime for p in (out / "stages").rglob("DONE")}
     assert main(["reproduce", "--recipe", "smoke", "--resume", str(out)]) == 0
-    assert {p: p.stat().st_mtime for p in (out / "stages").rglob("DONE")} == mtimes
+    assert {p: p.stat().st_mtime for p in (out / "stages").rglob("DONE") if p.parent not in killed} == mtimes
+    assert all((k / "DONE").exists() for k in killed)
 
 
 def test_grading_helpers_and_faithful_fraction():
