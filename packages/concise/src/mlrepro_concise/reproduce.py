@@ -352,7 +352,8 @@ def report(cfg, run, base_eval, per_seed, efficiency, wall) -> dict:
                                 "Fig. 5: 20-40% on MATH levels 1-2, ~5% on level 5", rbd, rbd[ds[-1]] < rbd[ds[0]]))
     plot_accuracy_vs_tokens(base_eval, agg, run.plots_dir / "accuracy_vs_tokens.png")
     plot_reduction_vs_n(bon, eff, run.plots_dir / "reduction_vs_n.png")
-    rows = [{"method": "base", "acc": base_eval["accuracy"], "tokens": base_eval["mean_tokens"], "reduction%": 0.0}]
+    rows = [{"method": "base", "acc": base_eval["accuracy"], "tokens": base_eval["mean_tokens"], "reduction%": 0.0,
+             "train_tokens": None, "faithful": None}]
     rows += [{"method": n, "acc": a["accuracy"], "tokens": a["mean_tokens"], "reduction%": a["reduction"],
               "train_tokens": a["train_mean_tokens"], "faithful": a["train_faithful_frac"]} for n, a in agg.items()]
     print(format_table(rows, floatfmt=".1f"))
