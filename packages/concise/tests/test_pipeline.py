@@ -18,6 +18,8 @@ def test_recipes_load_and_validate():
         load_config(Config, "mini", ["method.methods=[magic]"], recipes_dir=RECIPES)
     with pytest.raises(ConfigError, match="bon_n"):
         load_config(Config, "mini", ["method.bon_n=[64]"], recipes_dir=RECIPES)
+    with pytest.raises(ConfigError, match="fs_bon_faithful"):
+        load_config(Config, "mini", ["data.dataset=gsm8k"], recipes_dir=RECIPES)
     with pytest.raises(ConfigError, match="n_zero_shot"):
         load_config(Config, "mini", ["sampling.n_zero_shot=many"], recipes_dir=RECIPES)
 

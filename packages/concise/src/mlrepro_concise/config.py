@@ -7,7 +7,9 @@ from typing import Any
 
 from mlrepro.config import ConfigError
 
-METHODS = ("naive_bon", "fs", "fs_bon", "fs_bon_budget")
+METHODS = ("naive_bon", "fs", "fs_bon", "fs_bon_budget", "fs_bon_faithful")
+# fs_bon_faithful: a diagnostic for the synthetic world only (not in the paper): FS-BoN whose candidates must also have
+# exactly the problem's true equations, which removes paths whose final answer is right by luck
 
 
 @dataclass
@@ -101,6 +103,8 @@ class Config:
         bad = [m for m in self.method.methods if m not in METHODS]
         if bad:
             raise ConfigError(f"config key 'method.methods': unknown method(s) {bad}; known: {list(METHODS)}")
+        if "fs_bon_faithful" in self.method.methods and self.data.dataset != "synthetic":
+            raise ConfigError("config key 'method.methods': fs_bon_faithful needs data.dataset=synthetic")
         if self.data.dataset not in ("synthetic", "gsm8k", "math"):
             raise ConfigError(f"config key 'data.dataset': {self.data.dataset!r} is not synthetic, gsm8k or math")
         if any(n < 1 or n > self.sampling.n_zero_shot for n in self.method.bon_n):

@@ -148,7 +148,7 @@ def method_pool(cfg, method: str, rows: list[dict], n: int | None = None) -> lis
         return _cands(rows, "zs", n)
     if method == "fs":  # one few-shot sample + the zero-shot augmentation pool (digest §2.1)
         return augment(_cands(rows, "fs", 1), _cands(rows, "zs", s.n_zero_shot))
-    if method == "fs_bon":
+    if method in ("fs_bon", "fs_bon_faithful"):
         return augment(_cands(rows, "fs", s.n_few_shot), _cands(rows, "zs", s.n_zero_shot))
     if method == "fs_bon_budget":
         return budget_matched(_cands(rows, "fs", s.n_few_shot), _cands(rows, "zs", s.n_zero_shot), m.budget_fs, m.budget_zs)
@@ -163,6 +163,10 @@ def stage_sft(cfg, d: Path, base_path: str, train: list[dict], rows: list[dict],
     tok = AutoTokenizer.from_pretrained(base_path)
     pool = method_pool(cfg, method, rows, n)
     kept, stats = filter_candidates(pool, cfg.sampling.max_new_tokens)
+    if method == "fs_bon_faithful":  # diagnostic (synthetic world): keep only paths with the true equations
+        probs = {r["id"]: r["_problem"] for r in train}
+        stats["unfaithful"] = sum(not _is_faithful(c, probs[c.qid]) for c in kept)
+        kept = [c for c in kept if _is_faithful(c, probs[c.qid])]
     chosen = select(kept, cfg.method.selection)
     qtext = {r["id"]: r["question"] for r in train}
     recs = []
@@ -183,18 +187,18 @@ def faithful_fraction(chosen: list[Candidate], train: list[dict]) -> float | Non
     """Synthetic world only (diagnostic, not in the paper): the fraction of selected training paths whose equations
     are exactly the problem's true steps. Answer-only correctness filtering also admits paths whose final answer is
     right by luck (answers are single digits here); this measures how many."""
-    from mlrepro.tasks import parse_steps
-
     probs = {r["id"]: r.get("_problem") for r in train}
     if not chosen or any(probs.get(c.qid) is None for c in chosen):
         return None
-    ok = 0
-    for c in chosen:
-        p = probs[c.qid]
-        v = p.values()
-        true = [(v[i], op.symbol, op.operand, v[i + 1]) for i, op in enumerate(p.ops)]
-        ok += parse_steps(c.rationale) == true
-    return ok / len(chosen)
+    return sum(_is_faithful(c, probs[c.qid]) for c in chosen) / len(chosen)
+
+
+def _is_faithful(c: Candidate, problem) -> bool:
+    """The path's equations are exactly the problem's true steps, in order."""
+    from mlrepro.tasks import parse_steps
+
+    v = problem.values()
+    return parse_steps(c.rationale) == [(v[i], op.symbol, op.operand, v[i + 1]) for i, op in enumerate(problem.ops)]
 
 
 def stage_eval(cfg, d: Path, model_path: str, test: list[dict], trained: bool) -> dict:
