@@ -40,6 +40,11 @@ def test_smoke_end_to_end_and_resume(tmp_path, monkeypatch):
     assert {c["id"] for c in res["claims"]} >= {"bon_reduction_grows_with_n"}
     assert all(isinstance(c["holds"], bool) for c in res["claims"])
     assert res["metrics"]["base"]["n"] == 8 and "unparseable" in res["metrics"]["base"]
+    # the precondition check on the base model: zero-shot greedy equals the base evaluation; one row per style
+    bsa = res["metrics"]["base_style_accuracy"]
+    assert set(bsa) == {"zero_shot", "few_shot_terse", "few_shot_medium", "few_shot_verbose"}
+    assert bsa["zero_shot"] == res["metrics"]["base"]["accuracy"]
+    assert isinstance(res["metrics"]["premise_met"], bool)
     assert (out / "plots" / "accuracy_vs_tokens.png").exists()
     assert (out / "stages" / "sample_s0" / "candidates.jsonl").exists()
     # resume after a "kill" during the last stages: only the stages without DONE rerun (the base is not re-trained)
@@ -73,3 +78,16 @@ def test_grading_helpers_and_faithful_fraction():
     lucky = Candidate(recs[0]["id"], f"{p.start} + 0 = {p.start}\nThe answer is {p.answer}.", str(p.answer), 3, str(p.answer))
     assert faithful_fraction([lucky, *good[1:]], recs) == 2 / 3
     assert faithful_fraction([], recs) is None
+
+
+def test_premise_check_and_style_classifier():
+    from mlrepro_concise import data as D
+    from mlrepro_concise.method import PREMISE_MAX_GAP, premise_gap, premise_met
+
+    assert PREMISE_MAX_GAP == 5.0
+    assert premise_gap(91.0, 96.0) == -5.0 and premise_met(91.0, 96.0) and not premise_met(90.9, 96.0)
+    assert premise_met(99.0, 96.0) and not premise_met(35.3, 96.0)
+    w = {"max_value": 9, "max_operand": 3, "kinds": ["add", "sub"]}
+    for st in D.STYLES:
+        assert {D.classify_style(r["solution"]) for r in D.synthetic_records(6, 3, [1, 2, 3], st, world=w)} == {st}
+    assert D.classify_style("Ben gives away 1 books:") == "other" and D.classify_style("The answer is 3.") == "other"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from pathlib import Path
 
 from mlrepro.tasks import load_gsm8k, load_math, make_problem
@@ -49,6 +50,25 @@ def render(p, style: str) -> str:
         lines.append(f"So {p.name} has {v[-1]} {p.item} now.")
     lines.append(f"The answer is {p.answer}.")
     return "\n".join(lines)
+
+
+_TERSE_LINE = re.compile(r"^\d+ [-+*] \d+ = \d+$")
+
+
+def classify_style(text: str) -> str:
+    """Which of the three styles an output is written in (``terse`` / ``medium`` / ``verbose``, else ``other``),
+    from its step lines (all lines but "The answer is N."): verbose lines read "..., so X has a - b = c items.",
+    medium lines "...: a - b = c.", terse lines are bare equations."""
+    lines = [ln.strip() for ln in text.strip().split("\n") if ln.strip() and not ln.strip().startswith("The answer is")]
+    if not lines:
+        return "other"
+    if all(_TERSE_LINE.match(ln) for ln in lines):
+        return "terse"
+    if any(", so " in ln for ln in lines):
+        return "verbose"
+    if all(":" in ln for ln in lines):
+        return "medium"
+    return "other"
 
 
 def to_answer_is(solution: str, answer: str) -> str:

@@ -28,6 +28,7 @@ __all__ = [
     "zero_shot_messages", "few_shot_messages", "direct_text", "IRPO_SYSTEM_PROMPT",
     "Candidate", "filter_candidates", "select", "augment", "budget_matched",
     "relative", "reduction", "expected_shortest_correct", "expected_shortest_correct_bruteforce",
+    "premise_gap", "premise_met", "PREMISE_MAX_GAP",
 ]
 
 # Our own wording of the baseline instruction (the IRPO-style prompt asks for step-by-step reasoning and a final
@@ -319,3 +320,22 @@ def expected_shortest_correct_bruteforce(lengths: Sequence[float], correct: Sequ
         if cl:
             vals.append(min(cl))
     return sum(vals) / len(vals) if vals else None
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The paper's premise (a precondition on the base model, checked before any self-training)
+# --------------------------------------------------------------------------------------------------------------
+# The paper's premise (§1, §3): the base model can already reason concisely, i.e. its few-shot concise outputs are
+# nearly as accurate as its default ones, and self-training only elicits that latent ability. Not a number from the
+# paper: we call the premise met when the base's accuracy under the concise prompt is within 5 points of zero-shot.
+PREMISE_MAX_GAP = 5.0
+
+
+def premise_gap(concise_accuracy: float, zero_shot_accuracy: float) -> float:
+    """Accuracy of the base when the prompt forces the concise style minus its zero-shot accuracy (points)."""
+    return float(concise_accuracy) - float(zero_shot_accuracy)
+
+
+def premise_met(concise_accuracy: float, zero_shot_accuracy: float, max_gap: float = PREMISE_MAX_GAP) -> bool:
+    """True when the concise-style accuracy is at most ``max_gap`` points below the zero-shot accuracy."""
+    return premise_gap(concise_accuracy, zero_shot_accuracy) >= -max_gap

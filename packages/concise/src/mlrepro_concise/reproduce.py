@@ -16,6 +16,7 @@ from mlrepro.runs import atomic_write_json, claim, format_table, get_logger, rea
 from . import data as D
 from .evaluate import count_tokens, relative_to_base, score_output, shared_grade, summarize
 from .method import (
+    PREMISE_MAX_GAP,
     Candidate,
     augment,
     budget_matched,
@@ -23,6 +24,8 @@ from .method import (
     expected_shortest_correct,
     few_shot_messages,
     filter_candidates,
+    premise_gap,
+    premise_met,
     select,
     zero_shot_messages,
 )
@@ -229,6 +232,58 @@ def stage_eval(cfg, d: Path, model_path: str, test: list[dict], trained: bool) -
     return summarize(rows)
 
 
+def stage_base_style(cfg, d: Path, base_path: str, test: list[dict], exemplars: list[dict]) -> dict:
+    """Precondition check on the base model alone (no SFT, no claims): greedy test accuracy when few-shot exemplars
+    force a style, against the zero-shot prompt. The paper's premise is that the base can already reason concisely
+    (its concise few-shot outputs are nearly as accurate as its default ones); we call it met when the accuracy
+    under the concise exemplars is within ``PREMISE_MAX_GAP`` points of zero-shot (:func:`method.premise_met`).
+    Synthetic world: every style's exemplars (the concise prompt is ``data.exemplars``); otherwise the configured
+    exemplar file."""
+    from transformers import AutoTokenizer
+
+    from mlrepro.sampling import SamplingParams
+
+    tok = AutoTokenizer.from_pretrained(base_path)
+    sampler = _make_sampler(cfg, base_path, cfg.eval.batch_size)
+    syn = _synthetic(cfg)
+    if syn:
+        forced = {f"few_shot_{st}": D.load_exemplars(st, cfg.seed, cfg.data.difficulties, cfg.data.shots, D.world_of(cfg))
+                  for st in D.STYLES}
+        concise = f"few_shot_{cfg.data.exemplars}" if cfg.data.exemplars in D.STYLES else "few_shot_exemplars"
+        if concise not in forced:
+            forced[concise] = exemplars
+    else:
+        concise, forced = "few_shot_exemplars", {"few_shot_exemplars": exemplars}
+    rng = random.Random(cfg.seed + 31)
+    conds = {"zero_shot": [zs_sampling_prompt(cfg, r["question"]) for r in test]}
+    conds.update({k: [fs_sampling_prompt(cfg, r["question"], ex, rng) for r in test] for k, ex in forced.items()})
+    flat = [p for ps in conds.values() for p in ps]
+    outs = sampler.generate(flat, SamplingParams(n=1, temperature=0.0, max_new_tokens=cfg.eval.max_new_tokens, stop=_stop(cfg)))
+    res, recs, i = {}, [], 0
+    for name in conds:
+        rows = []
+        for r in test:
+            text = outs[i][0].text
+            i += 1
+            ans, ok = score_output(text, r, cfg.data.dataset)
+            rows.append({"condition": name, "id": r["id"], "answer": ans, "correct": ok, "tokens": count_tokens(text, tok),
+                         "style": D.classify_style(text) if syn else None, "output": text})
+        recs += rows
+        res[name] = {"accuracy": 100.0 * float(np.mean([x["correct"] for x in rows])),
+                     "mean_tokens": float(np.mean([x["tokens"] for x in rows])),
+                     "unparseable": int(sum(x["answer"] is None for x in rows))}
+        if syn:
+            res[name]["style_share"] = {st: float(np.mean([x["style"] == st for x in rows])) for st in (*D.STYLES, "other")}
+    import json
+
+    from mlrepro.runs import atomic_write_text
+
+    atomic_write_text(d / "outputs.jsonl", "".join(json.dumps(x) + "\n" for x in recs))
+    zs, cc = res["zero_shot"]["accuracy"], res[concise]["accuracy"]
+    return {"conditions": res, "premise": {"concise_condition": concise, "gap_points": premise_gap(cc, zs),
+                                           "max_gap_points": PREMISE_MAX_GAP, "met": premise_met(cc, zs)}}
+
+
 def sample_efficiency(rows: list[dict], ns: list[int]) -> dict:
     """Expected relative length of the shortest correct zero-shot path among N draws (exact order statistics), per
     question relative to the mean length of its correct paths, averaged over questions with a correct path; and
@@ -277,6 +332,8 @@ def run_reproduce(cfg, run, args) -> dict:
     train, test = D.load_split(cfg, "train"), D.load_split(cfg, "test")
     exemplars = D.load_exemplars(cfg.data.exemplars, cfg.seed, cfg.data.difficulties, cfg.data.shots, D.world_of(cfg))
     base_eval = run.stage("eval_base", lambda d: stage_eval(cfg, d, base_path, test, trained=False))
+    base_style = run.stage("base_style", lambda d: stage_base_style(cfg, d, base_path, test, exemplars))
+    log.info("precondition (base model): %s", _premise_line(base_style))
     per_seed: dict[str, dict] = {}
     efficiency = {}
     for seed in cfg.seeds:
@@ -291,7 +348,14 @@ def run_reproduce(cfg, run, args) -> dict:
             run.log_metrics({"seed": seed, "method": name, **{k: ev[k] for k in ("accuracy", "mean_tokens")},
                              "reduction": res[name]["relative"]["reduction"]})
         per_seed[str(seed)] = res
-    return report(cfg, run, base_eval, per_seed, efficiency, time.time() - t0)
+    return report(cfg, run, base_eval, per_seed, efficiency, time.time() - t0, base_style)
+
+
+def _premise_line(bs: dict) -> str:
+    p = bs["premise"]
+    accs = ", ".join(f"{k} {v['accuracy']:.1f}%" for k, v in bs["conditions"].items())
+    return (f"greedy accuracy {accs}; {p['concise_condition']} - zero_shot = {p['gap_points']:+.1f} points "
+            f"(premise {'met' if p['met'] else 'NOT met'}: gap >= -{p['max_gap_points']:.0f})")
 
 
 def _mean(xs):
@@ -299,7 +363,7 @@ def _mean(xs):
     return float(np.mean(xs)) if xs else None
 
 
-def report(cfg, run, base_eval, per_seed, efficiency, wall) -> dict:
+def report(cfg, run, base_eval, per_seed, efficiency, wall, base_style: dict | None = None) -> dict:
     from .plots import plot_accuracy_vs_tokens, plot_reduction_vs_n
 
     names = [n for n, _, _ in method_names(cfg)]
@@ -327,6 +391,10 @@ def report(cfg, run, base_eval, per_seed, efficiency, wall) -> dict:
                                                                   for s in per_seed for n in names),
                "grader_disagreements": base_eval.get("grader_disagreements", 0) + sum(
                    per_seed[s][n]["eval"].get("grader_disagreements", 0) for s in per_seed for n in names)}
+    if base_style is not None:  # the precondition on the base model (not a claim of the paper)
+        metrics["base_style_accuracy"] = {k: v["accuracy"] for k, v in base_style["conditions"].items()}
+        metrics["base_style"] = base_style
+        metrics["premise_met"] = base_style["premise"]["met"]
 
     claims = []
     if "fs_bon" in agg:
@@ -361,6 +429,11 @@ def report(cfg, run, base_eval, per_seed, efficiency, wall) -> dict:
     rows += [{"method": n, "acc": a["accuracy"], "tokens": a["mean_tokens"], "reduction%": a["reduction"],
               "train_tokens": a["train_mean_tokens"], "faithful": a["train_faithful_frac"]} for n, a in agg.items()]
     print(format_table(rows, floatfmt=".1f"))
+    if base_style is not None:
+        print(format_table([{"base prompt": k, "acc": v["accuracy"], "tokens": v["mean_tokens"],
+                             **{f"{st}%": 100.0 * f for st, f in v.get("style_share", {}).items()}}
+                            for k, v in base_style["conditions"].items()], floatfmt=".1f"))
+        print("precondition (base model):", _premise_line(base_style))
     return run.write_results(metrics, claims, cfg.expected, seeds=list(cfg.seeds), wall_time_s=wall)
 
 
