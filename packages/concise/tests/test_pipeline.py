@@ -90,4 +90,5 @@ def test_premise_check_and_style_classifier():
     w = {"max_value": 9, "max_operand": 3, "kinds": ["add", "sub"]}
     for st in D.STYLES:
         assert {D.classify_style(r["solution"]) for r in D.synthetic_records(6, 3, [1, 2, 3], st, world=w)} == {st}
-    assert D.classify_style("Ben gives away 1 books:") == "other" and D.classify_style("The answer is 3.") == "other"
+    assert D.classify_style("Ben has") == "other" and D.classify_style("The answer is 3.") == "other"
+    assert D.classify_style("Ben gives away 1 books: 5 - 1 = 4.\n4 - 2\nThe answer is 2.") == "other"

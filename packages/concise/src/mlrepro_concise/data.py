@@ -58,7 +58,8 @@ _TERSE_LINE = re.compile(r"^\d+ [-+*] \d+ = \d+$")
 def classify_style(text: str) -> str:
     """Which of the three styles an output is written in (``terse`` / ``medium`` / ``verbose``, else ``other``),
     from its step lines (all lines but "The answer is N."): verbose lines read "..., so X has a - b = c items.",
-    medium lines "...: a - b = c.", terse lines are bare equations."""
+    medium lines "...: a - b = c.", terse lines are bare equations. A heuristic on line form: a cut-off output is
+    judged by the lines it has (e.g. "X gives away 1 books:" alone counts as medium)."""
     lines = [ln.strip() for ln in text.strip().split("\n") if ln.strip() and not ln.strip().startswith("The answer is")]
     if not lines:
         return "other"
