@@ -18,6 +18,7 @@ from typing import Any
 from mlrepro.config import ConfigError
 
 from . import method as M
+from .synthetic import WorldConfig
 
 EXPERIMENTS = ("llm", "synthetic")
 SAMPLING_BACKENDS = ("auto", "hf", "vllm", "openai", "scripted")
@@ -130,14 +131,9 @@ class EvalSection:
 
 
 @dataclass
-class WorldSection:
-    n_topics: int = 6
-    n_words: int = 16
-    concentration: float = 0.15
-    min_len: int = 4
-    max_len: int = 10
-    stop_hazard: float = 0.3
-    seed: int = 1234
+class WorldSection(WorldConfig):
+    """The synthetic language (:class:`~mlrepro_distillm2.synthetic.WorldConfig`'s fields) and how the mini uses it."""
+
     vocab_size: int = 300
     tokenizer_texts: int = 3000
     student_mistake_rate: float = field(default=0.0, metadata={

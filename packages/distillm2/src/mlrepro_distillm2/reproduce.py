@@ -158,9 +158,7 @@ class HeldOutTracker:
 def _synthetic_world(cfg: Config):
     from .synthetic import SyntheticWorld, WorldConfig
 
-    w = cfg.world
-    return SyntheticWorld(WorldConfig(n_topics=w.n_topics, n_words=w.n_words, concentration=w.concentration,
-                                      min_len=w.min_len, max_len=w.max_len, stop_hazard=w.stop_hazard, seed=w.seed))
+    return SyntheticWorld(WorldConfig(**{f.name: getattr(cfg.world, f.name) for f in dataclasses.fields(WorldConfig)}))
 
 
 def _build_tiny(tok, spec, seed: int):
