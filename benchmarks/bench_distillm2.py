@@ -30,21 +30,13 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import time
+
+from benchmarks._isolated import PeakRSS, main, run_worker
 
 B, T, V, H = 4, 1024, 152064, 1536
 NAIVE_MAX_GIB = 11.0
 QUICK = {"b": 4, "t": 128, "v": 8000, "h": 256}
-
-
-def _status(key: str) -> int:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(key + ":"):
-                return int(line.split()[1]) * 1024
-    raise KeyError(key)
 
 
 def _worker(spec: dict) -> dict:
@@ -85,28 +77,17 @@ def _worker(spec: dict) -> dict:
         loss.backward()
         return float(loss)
 
-    exact = os.path.exists("/proc/self/clear_refs")
-    if exact:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-    before = _status("VmRSS")
-    t0 = time.perf_counter()
-    loss = step()
-    dt = time.perf_counter() - t0
-    peak = _status("VmHWM") if exact else _status("VmRSS")
-    return {"arm": arm, "time_s": round(dt, 3), "extra_peak_bytes": max(0, peak - before), "held_before_bytes": before,
+    with PeakRSS() as pk:
+        t0 = time.perf_counter()
+        loss = step()
+        dt = time.perf_counter() - t0
+    return {"arm": arm, "time_s": round(dt, 3), "extra_peak_bytes": pk.peak - pk.before, "held_before_bytes": pk.before,
             "loss": loss, "grad_norm": float(sum(x.grad.float().norm() ** 2 for x in leaves) ** 0.5),
-            "threads": torch.get_num_threads(), "peak_method": "VmHWM" if exact else "VmRSS-after"}
+            "threads": torch.get_num_threads(), "peak_method": pk.method}
 
 
 def _run(spec: dict) -> dict:
-    env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "65536", "MALLOC_TRIM_THRESHOLD_": "0"}
-    env.setdefault("OMP_NUM_THREADS", "1")
-    proc = subprocess.run([sys.executable, os.path.abspath(__file__), "--worker", json.dumps(spec)], env=env,
-                          capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise RuntimeError(f"worker {spec} failed:\n{proc.stderr[-3000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return run_worker("benchmarks.bench_distillm2", spec, env_defaults={"OMP_NUM_THREADS": "1"})
 
 
 def _gib(x: float) -> float:
@@ -163,7 +144,4 @@ def run(quick: bool = False) -> dict:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 3 and sys.argv[1] == "--worker":
-        print(json.dumps(_worker(json.loads(sys.argv[2]))))
-    else:
-        print(json.dumps(run(quick="--quick" in sys.argv), indent=2))
+    main(_worker, run)

@@ -27,12 +27,10 @@ extrapolation is checked against a measurement at V=32000 (``extrapolation_check
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
-import threading
 import time
+
+from benchmarks._isolated import PeakRSS, main, run_worker
 
 H = 1536
 ALPHA = 0.1
@@ -54,62 +52,6 @@ QUICK = [
 
 
 # ------------------------------------------------------------------------------------------------ worker side
-class _Peak:
-    """Peak RSS during a block: exact VmHWM on Linux, else a sampling thread."""
-
-    def __init__(self):
-        self.exact = os.path.exists("/proc/self/clear_refs")
-        if self.exact:
-            try:
-                with open("/proc/self/clear_refs", "w") as f:
-                    f.write("5")
-            except OSError:
-                self.exact = False
-
-    @staticmethod
-    def _status(key: str) -> int:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith(key + ":"):
-                    return int(line.split()[1]) * 1024
-        raise KeyError(key)
-
-    @staticmethod
-    def rss() -> int:
-        try:
-            return _Peak._status("VmRSS")
-        except (OSError, KeyError):
-            import psutil
-
-            return psutil.Process().memory_info().rss
-
-    def __enter__(self):
-        if self.exact:
-            with open("/proc/self/clear_refs", "w") as f:
-                f.write("5")
-        self.before = self.rss()
-        self.peak = self.before
-        if not self.exact:
-            self._stop = threading.Event()
-            self._t = threading.Thread(target=self._sample, daemon=True)
-            self._t.start()
-        return self
-
-    def _sample(self):
-        while not self._stop.is_set():
-            self.peak = max(self.peak, self.rss())
-            time.sleep(0.001)
-
-    def __exit__(self, *exc):
-        if self.exact:
-            self.peak = max(self._status("VmHWM"), self.before)
-        else:
-            self._stop.set()
-            self._t.join()
-            self.peak = max(self.peak, self.rss())
-        return False
-
-
 def _worker(spec: dict) -> dict:
     import torch
 
@@ -147,7 +89,7 @@ def _worker(spec: dict) -> dict:
 
     times, extras, losses = [], [], []
     for i in range(spec.get("warmup", 0) + spec.get("reps", 1)):
-        with _Peak() as pk:
+        with PeakRSS() as pk:
             t0 = time.perf_counter()
             loss = step()
             dt = time.perf_counter() - t0
@@ -157,18 +99,13 @@ def _worker(spec: dict) -> dict:
             losses.append(loss)
     return {"method": spec["method"], "time_s": min(times), "times_s": [round(x, 3) for x in times],
             "extra_peak_bytes": max(extras), "held_before_bytes": pk.before, "loss": losses[0],
-            "w_grad_norm": float(w.grad.norm()), "peak_method": "VmHWM" if pk.exact else "rss-sampling-1ms",
+            "w_grad_norm": float(w.grad.norm()), "peak_method": pk.method,
             "chunk_size": resolve_chunk_size(None, v, h), "threads": torch.get_num_threads()}
 
 
 # ------------------------------------------------------------------------------------------------ driver side
 def _run_worker(spec: dict) -> dict:
-    env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "65536", "MALLOC_TRIM_THRESHOLD_": "0"}
-    proc = subprocess.run([sys.executable, os.path.abspath(__file__), "--worker", json.dumps(spec)], env=env,
-                          capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise RuntimeError(f"worker {spec} failed:\n{proc.stderr[-3000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return run_worker("benchmarks.bench_kernels", spec)
 
 
 def _naive_estimate_gib(n: int, v: int, h: int) -> float:
@@ -264,8 +201,4 @@ def _print_row(row: dict) -> None:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 3 and sys.argv[1] == "--worker":
-        print(json.dumps(_worker(json.loads(sys.argv[2]))))
-    else:
-        res = run(quick="--quick" in sys.argv)
-        print(json.dumps(res, indent=2))
+    main(_worker, run)
