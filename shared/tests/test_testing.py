@@ -38,3 +38,23 @@ def test_saved_tokenizer_reloads_identically(tmp_path):
     check_tokenizer_roundtrip(tok, tmp_path, corpus[:50])
     re = AutoTokenizer.from_pretrained(tmp_path)
     assert re.eos_token == "<|im_end|>" and re.pad_token == "<|pad|>" and re.chat_template == tok.chat_template
+
+
+def test_openai_stub_serves_the_openai_backend(monkeypatch):
+    from mlrepro.sampling import SamplingParams, get_sampler
+    from mlrepro.testing import openai_stub
+
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    bodies = []
+
+    def reply(body):
+        bodies.append(body)
+        return "same" if body["messages"][-1]["content"] == "a" else ["x", "y"]
+
+    with openai_stub(reply, usage_tokens=7) as url:
+        s = get_sampler("openai", model="m", base_url=url, max_retries=0)
+        out = s.generate(["a", "b"], SamplingParams(n=2, temperature=0.5, max_new_tokens=4))
+        one = s.generate(["a"], SamplingParams(n=1, temperature=0.0, max_new_tokens=4))
+    assert [[c.text for c in row] for row in out] == [["same", "same"], ["x", "y"]]
+    assert one[0][0].text == "same" and one[0][0].n_tokens == 7
+    assert {b["model"] for b in bodies} == {"m"}

@@ -2,9 +2,7 @@
 
 import json
 import os
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -15,6 +13,7 @@ from mlrepro_bargainarena.extract import mock_llm_extractor
 
 from mlrepro.config import ConfigError, load_config
 from mlrepro.runs.cli import recipes_dir_of
+from mlrepro.testing import openai_stub
 
 RDIR = recipes_dir_of("mlrepro_bargainarena")
 
@@ -111,36 +110,18 @@ def test_paper_dry_run_offline(tmp_path, capsys, monkeypatch):
 
 # --- the paper code path through the real openai backend, against a local OpenAI-compatible server --------------
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    policies = {"buyer-m": make_buyer_policy(), "seller-m": make_seller_policy("market"), "extract-m": mock_llm_extractor}
-    seen: dict = {}
-
-    def log_message(self, *a):
-        pass
-
-    def do_POST(self):  # noqa: N802
-        body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
-        model = body["model"]
-        type(self).seen[model] = type(self).seen.get(model, 0) + 1
-        text = self.policies[model](body["messages"], None, 0)
-        data = json.dumps({"id": "x", "object": "chat.completion", "model": model,
-                           "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
-                                        "finish_reason": "stop"}]}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+POLICIES = {"buyer-m": make_buyer_policy(), "seller-m": make_seller_policy("market"), "extract-m": mock_llm_extractor}
 
 
 def test_paper_path_over_openai_backend(tmp_path, monkeypatch):
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    httpd.daemon_threads = True
-    threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-    url = f"http://127.0.0.1:{httpd.server_address[1]}/v1"
-    monkeypatch.setenv("BA_TEST_URL", url)
-    try:
+    seen: dict[str, int] = {}
+
+    def reply(body: dict) -> str:  # each model id answers with its scripted policy; calls counted per model
+        seen[body["model"]] = seen.get(body["model"], 0) + 1
+        return POLICIES[body["model"]](body["messages"], None, 0)
+
+    with openai_stub(reply) as url:
+        monkeypatch.setenv("BA_TEST_URL", url)
         overrides = ["buyer.model=buyer-m", "seller.model=seller-m", "extractor.agent.model=extract-m",
                      "buyer.sampler_kwargs.base_url_env=BA_TEST_URL", f"seller.sampler_kwargs.base_url={url}",
                      f"extractor.agent.sampler_kwargs.base_url={url}",
@@ -148,11 +129,8 @@ def test_paper_path_over_openai_backend(tmp_path, monkeypatch):
                      "grid.sessions=1", "known_strategy.enabled=false", "feedback_loop.enabled=false",
                      "prefs.enabled=false", "report.format=html"]
         assert main(["reproduce", "--recipe", "paper", "--output-dir", str(tmp_path / "p"), "--no-export", *overrides]) == 0
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
     res = json.loads((tmp_path / "p" / "results.json").read_text())
-    assert set(_Handler.seen) == {"buyer-m", "seller-m", "extract-m"}
+    assert set(seen) == {"buyer-m", "seller-m", "extract-m"}
     assert res["metrics"]["extraction"]["agreement"] == 1.0 and res["metrics"]["extraction"]["n"] == 4
     assert "ours_beats_react" in {c["id"] for c in res["claims"]}  # LLM-buyer claims only for non-scripted buyers
     env = json.loads((tmp_path / "p" / "env.json").read_text())

@@ -104,41 +104,12 @@ def test_smoke_end_to_end_and_resume(tmp_path, monkeypatch):
         assert (Path(out) / "plots" / png).stat().st_size > 1000
 
 
-class _Judge:
-    """Minimal loopback OpenAI-compatible server: the judge always answers [[A]]."""
-
-    @staticmethod
-    def start():
-        import threading
-        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-        class H(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                out = {"choices": [{"index": 0, "finish_reason": "stop",
-                                    "message": {"role": "assistant", "content": "A is better. [[A]]"}}],
-                       "model": body["model"]}
-                data = json.dumps(out).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *a):
-                pass
-
-        srv = ThreadingHTTPServer(("127.0.0.1", 0), H)
-        threading.Thread(target=srv.serve_forever, daemon=True).start()
-        return srv
-
-
 def test_llm_pipeline_on_tiny_models(tmp_path, monkeypatch, tiny_lm_path):
     """The paper recipe's code path end to end on CPU: prompts from a file, hf sampling of tiny teacher/student,
     2 epochs of Algorithm 1 in-process with DoRA (merged between epochs), judging through the openai backend
     against a loopback server, claims against the recipe's expected block."""
     from mlrepro.runs import RunDir
-    from mlrepro.testing import tiny_lm
+    from mlrepro.testing import openai_stub, tiny_lm
 
     teacher = tiny_lm(arch="qwen2", hidden=32, seed=1)
     prompts = tmp_path / "prompts.jsonl"
@@ -147,8 +118,6 @@ def test_llm_pipeline_on_tiny_models(tmp_path, monkeypatch, tiny_lm_path):
     evalset = tmp_path / "alpaca.jsonl"
     evalset.write_text("".join(json.dumps({"instruction": f"Name {i} colours.", "output": "red"}) + "\n"
                                for i in range(3)))
-    srv = _Judge.start()
-    monkeypatch.setenv("OPENAI_BASE_URL", f"http://127.0.0.1:{srv.server_port}/v1")
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     overrides = [f"model.student={tiny_lm_path}", f"model.teacher={teacher}", "model.attn_implementation=null",
                  "model.dtype=float32", f"data.prompts={prompts}", "data.num_prompts=6", "data.max_length=96",
@@ -160,8 +129,9 @@ def test_llm_pipeline_on_tiny_models(tmp_path, monkeypatch, tiny_lm_path):
                  f"eval.sets=[{{kind: alpaca_eval, source: {evalset}, judge_model: judge}}]"]
     cfg = load_config(Config, "paper", overrides, recipes_dir=RECIPES)
     run = RunDir.create("distillm2", "paper", tmp_path / "runs", tmp_path / "run")
-    res = R.reproduce_llm(cfg, run, None)
-    srv.shutdown()
+    with openai_stub(lambda body: "A is better. [[A]]") as url:  # the judge always answers [[A]]
+        monkeypatch.setenv("OPENAI_BASE_URL", url)
+        res = R.reproduce_llm(cfg, run, None)
     stages = tmp_path / "run" / "stages"
     for name in ("prompts", "epoch1_generate", "epoch1_train", "epoch2_generate", "epoch2_train", "eval"):
         assert (stages / name / "DONE").exists(), name

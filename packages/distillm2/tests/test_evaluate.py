@@ -4,8 +4,6 @@ server; eval-set loaders on test-made files; the exact likelihood metrics."""
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 import pytest
@@ -13,6 +11,7 @@ import torch
 from mlrepro_distillm2 import evaluate as E
 
 from mlrepro.sampling import ScriptedSampler, get_sampler
+from mlrepro.testing import openai_stub
 
 
 def test_judge_prompt_layout():
@@ -44,41 +43,20 @@ def test_judge_pairwise_both_orders_with_position_bias():
     assert res.win_rate == pytest.approx(0.5) and res.consistency == 0.0
 
 
-class _JudgeServer(BaseHTTPRequestHandler):
-    """A loopback OpenAI-compatible chat-completions server: prefers the answer containing 'good'."""
-
-    def do_POST(self):  # noqa: N802
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        text = body["messages"][-1]["content"]
-        a = text.split("[The Start of Assistant A’s Answer]")[1].split("[The End")[0]
-        verdict = "[[A]]" if "good" in a else ("garbled" if "broken" in text else "[[B]]")
-        out = {"id": "x", "object": "chat.completion", "model": body["model"],
-               "choices": [{"index": 0, "finish_reason": "stop",
-                            "message": {"role": "assistant", "content": f"Explanation. {verdict}"}}],
-               "usage": {"completion_tokens": 3}}
-        data = json.dumps(out).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *a):
-        pass
+def _judge_reply(body: dict) -> str:
+    """The loopback judge prefers the answer containing 'good' (and garbles its verdict when one says 'broken')."""
+    text = body["messages"][-1]["content"]
+    a = text.split("[The Start of Assistant A’s Answer]")[1].split("[The End")[0]
+    verdict = "[[A]]" if "good" in a else ("garbled" if "broken" in text else "[[B]]")
+    return f"Explanation. {verdict}"
 
 
 def test_judge_through_openai_backend_loopback(monkeypatch):
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), _JudgeServer)
-    th = threading.Thread(target=srv.serve_forever, daemon=True)
-    th.start()
-    try:
-        monkeypatch.delenv("OPENAI_API_KEY", raising=False)
-        judge = get_sampler("openai", model="gpt-4o", base_url=f"http://127.0.0.1:{srv.server_port}/v1",
-                            max_retries=0)
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    with openai_stub(_judge_reply, usage_tokens=3) as url:
+        judge = get_sampler("openai", model="gpt-4o", base_url=url, max_retries=0)
         res = E.judge_pairwise(judge, ["q1", "q2", "q3"], ["good answer", "bad answer", "broken"],
                                ["meh", "good ref", "ok"])
-    finally:
-        srv.shutdown()
     # item 1: candidate good -> wins both orders; item 2: reference good -> candidate loses both; item 3: order 1
     # unparsed ("garbled"), order 2 -> A (reference)... the server answers [[B]]/garbled by content
     assert res.verdicts_first[:2] == ["A", "B"] and res.verdicts_second[:2] == ["B", "A"]

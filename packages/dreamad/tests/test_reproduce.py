@@ -81,43 +81,20 @@ def test_paper_dry_run(tmp_path):
 
 def test_openai_backend_through_a_loopback_server(tmp_path):
     """The paper path: a model behind an OpenAI-compatible endpoint (a tiny server on 127.0.0.1 answering JSON)."""
-    import threading
-    from http.server import BaseHTTPRequestHandler, HTTPServer
-
     pytest.importorskip("mlrepro.sampling.openai_backend")
     from mlrepro_dreamad.games import make_game
     from mlrepro_dreamad.llm import LLM
     from mlrepro_dreamad.method import decide
 
     from mlrepro.sampling import get_sampler
+    from mlrepro.testing import openai_stub
 
-    class H(BaseHTTPRequestHandler):
-        def do_POST(self):
-            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            n = body.get("n", 1)
-            msg = json.dumps({"reasoning": "leave a multiple of four", "action": 3})
-            out = {"choices": [{"index": i, "message": {"role": "assistant", "content": msg}, "finish_reason": "stop"}
-                               for i in range(n)], "usage": {"completion_tokens": 5}}
-            data = json.dumps(out).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, *a):
-            pass
-
-    srv = HTTPServer(("127.0.0.1", 0), H)
-    t = threading.Thread(target=srv.serve_forever, daemon=True)
-    t.start()
-    try:
-        s = get_sampler("openai", model="test-model", base_url=f"http://127.0.0.1:{srv.server_port}/v1", max_retries=0)
+    msg = json.dumps({"reasoning": "leave a multiple of four", "action": 3})
+    with openai_stub(lambda body: msg, usage_tokens=5) as url:
+        s = get_sampler("openai", model="test-model", base_url=url, max_retries=0)
         llm = LLM(s, name="loopback")
         g = make_game("nim")
         d = decide("mad", g, g.start(), llm)
         assert d.action == 3 and d.consensus is True and d.calls["calls"] == 2
         d = decide("self_consistency", g, g.start(), llm)
         assert d.action == 3 and d.calls["calls"] == 10
-    finally:
-        srv.shutdown()

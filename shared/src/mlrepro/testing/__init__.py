@@ -1,5 +1,7 @@
-"""Testing helpers: tiny offline LMs and tokenizers built in code, and the pytest plugin (``mlrepro.testing.plugin``)."""
+"""Testing helpers: tiny offline LMs and tokenizers built in code, a loopback OpenAI-compatible endpoint
+(``openai_stub``), and the pytest plugin (``mlrepro.testing.plugin``)."""
 
+from .openai_stub import openai_stub
 from .tiny import (
     CHATML_TEMPLATE,
     SPECIAL_TOKENS,
@@ -11,4 +13,4 @@ from .tiny import (
     tiny_lm,
 )
 
-__all__ = ["tiny_lm", "check_tokenizer_roundtrip", "load_tiny", "build_tokenizer", "build_model", "default_corpus", "CHATML_TEMPLATE", "SPECIAL_TOKENS"]
+__all__ = ["tiny_lm", "openai_stub", "check_tokenizer_roundtrip", "load_tiny", "build_tokenizer", "build_model", "default_corpus", "CHATML_TEMPLATE", "SPECIAL_TOKENS"]
