@@ -7,6 +7,7 @@ import pytest
 from mlrepro.runs import (
     RunDir,
     atomic_write_json,
+    atomic_write_jsonl,
     claim,
     compare_expected,
     read_json,
@@ -20,6 +21,15 @@ def test_atomic_write_leaves_no_temp(tmp_path):
     p = atomic_write_json(tmp_path / "a" / "r.json", {"x": 1.5, "nan": float("nan")})
     assert read_json(p) == {"x": 1.5, "nan": None}
     assert [q.name for q in p.parent.iterdir()] == ["r.json"]
+
+
+def test_atomic_write_jsonl_roundtrip(tmp_path):
+    import numpy as np
+
+    rows = [{"a": 1, "t": (1, 2)}, {"x": np.float32(0.5), "nan": float("nan")}]
+    p = atomic_write_jsonl(tmp_path / "s" / "rows.jsonl", (r for r in rows))
+    assert read_jsonl(p) == [{"a": 1, "t": [1, 2]}, {"x": 0.5, "nan": None}]
+    assert p.read_text().count("\n") == 2 and [q.name for q in p.parent.iterdir()] == ["rows.jsonl"]
 
 
 def test_atomic_write_failure_keeps_old(tmp_path, monkeypatch):

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mlrepro.runs import atomic_write_json, claim, format_table, get_logger, read_jsonl
+from mlrepro.runs import atomic_write_json, atomic_write_jsonl, claim, format_table, get_logger, read_jsonl
 
 from . import data as D
 from .evaluate import count_tokens, relative_to_base, score_output, shared_grade, summarize
@@ -118,11 +118,7 @@ def stage_sample(cfg, d: Path, base_path: str, train: list[dict], exemplars: lis
                 rows.append({"qid": r["id"], "source": src, "k": j, "rationale": c.text.strip(), "answer": ans,
                              "correct": ok, "token_count": count_tokens(c.text, tok), "finish": c.finish_reason,
                              "label": str(r["answer"]), "difficulty": r.get("difficulty")})
-    import json
-
-    from mlrepro.runs import atomic_write_text
-
-    atomic_write_text(d / "candidates.jsonl", "".join(json.dumps(x) + "\n" for x in rows))
+    atomic_write_jsonl(d / "candidates.jsonl", rows)
     zs_rows = [x for x in rows if x["source"] == "zs"]
     fs_rows = [x for x in rows if x["source"] == "fs"]
     return {"n": len(rows), "unparseable": unparseable,
@@ -224,11 +220,7 @@ def stage_eval(cfg, d: Path, model_path: str, test: list[dict], trained: bool) -
         rows.append({"id": r["id"], "difficulty": r.get("difficulty"), "answer": ans, "gold": str(r["answer"]),
                      "correct": ok, "shared_correct": shared_grade(text, r, cfg.data.dataset),
                      "tokens": count_tokens(text, tok), "output": text})
-    import json
-
-    from mlrepro.runs import atomic_write_text
-
-    atomic_write_text(d / "outputs.jsonl", "".join(json.dumps(x) + "\n" for x in rows))
+    atomic_write_jsonl(d / "outputs.jsonl", rows)
     return summarize(rows)
 
 
@@ -274,11 +266,7 @@ def stage_base_style(cfg, d: Path, base_path: str, test: list[dict], exemplars: 
                      "unparseable": int(sum(x["answer"] is None for x in rows))}
         if syn:
             res[name]["style_share"] = {st: float(np.mean([x["style"] == st for x in rows])) for st in (*D.STYLES, "other")}
-    import json
-
-    from mlrepro.runs import atomic_write_text
-
-    atomic_write_text(d / "outputs.jsonl", "".join(json.dumps(x) + "\n" for x in recs))
+    atomic_write_jsonl(d / "outputs.jsonl", recs)
     zs, cc = res["zero_shot"]["accuracy"], res[concise]["accuracy"]
     return {"conditions": res, "premise": {"concise_condition": concise, "gap_points": premise_gap(cc, zs),
                                            "max_gap_points": PREMISE_MAX_GAP, "met": premise_met(cc, zs)}}

@@ -13,7 +13,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from mlrepro.runs import RunDir, claim, get_logger, read_json, seed_everything
+from mlrepro.runs import (
+    RunDir,
+    atomic_write_jsonl,
+    atomic_write_text,
+    claim,
+    get_logger,
+    read_json,
+    seed_everything,
+)
 
 from .config import Config, RunSpec
 
@@ -590,8 +598,6 @@ def reproduce_llm(cfg: Config, run: RunDir, args) -> dict:
     prompts = json.loads((run.stage_dir("prompts") / "prompts.json").read_text())
     for e in range(1, cfg.train.num_epochs + 1):
         def gen_stage(d: Path, e=e):
-            from mlrepro.runs import atomic_write_text
-
             g = dataclasses.replace(gen, seed=gen.seed + 1000 * e)
             t_stats = None
             if e == 1 or cfg.data.resample_teacher:
@@ -607,7 +613,7 @@ def reproduce_llm(cfg: Config, run: RunDir, args) -> dict:
             s_texts, s_stats = generate_responses(sampler, prompts, dataclasses.replace(g, seed=g.seed + 1))
             _release(sampler)
             pairs, dropped = pair_records(prompts, t_texts, s_texts, system=cfg.data.system)
-            atomic_write_text(d / "pairs.jsonl", "".join(json.dumps(r) + "\n" for r in pairs))
+            atomic_write_jsonl(d / "pairs.jsonl", pairs)
             return {"n_pairs": len(pairs), "dropped": dropped, "teacher": t_stats.to_dict() if t_stats else None,
                     "student": s_stats.to_dict()}
 
@@ -643,8 +649,6 @@ def reproduce_llm(cfg: Config, run: RunDir, args) -> dict:
 def _prompts_stage(cfg: Config, d: Path, load_prompts) -> dict:
     prompts = load_prompts(cfg.data.prompts, split=cfg.data.split, field=cfg.data.prompt_field,
                            limit=cfg.data.num_prompts, seed=cfg.seed)
-    from mlrepro.runs import atomic_write_text
-
     atomic_write_text(d / "prompts.json", json.dumps(prompts))
     return {"n": len(prompts), "source": cfg.data.prompts}
 
@@ -652,7 +656,6 @@ def _prompts_stage(cfg: Config, d: Path, load_prompts) -> dict:
 def evaluate_llm(cfg: Config, student_path: str, d: Path, *, samplers: dict | None = None,
                  eval_records: dict | None = None) -> dict:
     """Pairwise judging of the student against each set's reference answers (both orders, weighted WR)."""
-    from mlrepro.runs import atomic_write_text
     from mlrepro.sampling import SamplingParams, get_sampler
 
     from .evaluate import build_references, judge_pairwise, load_eval_set
@@ -678,8 +681,8 @@ def evaluate_llm(cfg: Config, student_path: str, d: Path, *, samplers: dict | No
             refs = [r if r is not None else next(it) for r in refs]
         res = judge_pairwise(judge, qs, answers, refs, temperature=e.judge_temperature,
                              max_new_tokens=e.judge_max_new_tokens)
-        atomic_write_text(d / f"{s.kind}_samples.jsonl", "".join(
-            json.dumps({"question": q, "answer": a, "reference": r, "verdict_first": v1, "verdict_second": v2}) + "\n"
+        atomic_write_jsonl(d / f"{s.kind}_samples.jsonl", (
+            {"question": q, "answer": a, "reference": r, "verdict_first": v1, "verdict_second": v2}
             for q, a, r, v1, v2 in zip(qs, answers, refs, res.verdicts_first, res.verdicts_second)))
         out[s.kind] = res.summary()
     return out

@@ -17,13 +17,13 @@ the question's next operation), which gives the process labels the tiny PRM is t
 
 from __future__ import annotations
 
-import json
 import random
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from mlrepro.grading import extract_boxed
+from mlrepro.runs import atomic_write_jsonl
 from mlrepro.tasks import Op, Problem, check_step, make_problem, parse_steps
 
 from .method import STEP_DELIMITER
@@ -206,7 +206,4 @@ def fake_rows(kind: str, n: int = 3, seed: int = 0) -> list[dict[str, Any]]:
 
 
 def write_jsonl(rows: Sequence[dict], path: str | Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    return path
+    return atomic_write_jsonl(path, rows)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mlrepro.runs import RunDir, get_logger, read_json
+from mlrepro.runs import RunDir, atomic_write_jsonl, get_logger, read_json
 
 from .config import Config
 from .data import load_eval_records, make_world, write_jsonl
@@ -324,7 +324,7 @@ def stage_search(cfg: Config, comps: Components, records: list[dict], spec: RunS
         rows.append({"run": spec.name, "id": p["id"], "answer": p["answer"], "answers": g["answers"],
                      "correct": g["correct"], "n_interventions": p["n_interventions"],
                      "generated_tokens": p["generated_tokens"], "completions": p["completions"]})
-    (d / "problems.jsonl").write_text("".join(json.dumps(x) + "\n" for x in rows))
+    atomic_write_jsonl(d / "problems.jsonl", rows)
     return {"spec": {"setting": spec.setting, "scorer": spec.scorer, "method": spec.method, "tau": spec.tau,
                      "n": st.n, "beam_width": st.beam_width}, "metrics": metrics,
             "texts": [[c["text"] for c in p["completions"]] for p in problems]}

@@ -7,9 +7,11 @@ import math
 import os
 import tempfile
 from pathlib import Path
+from collections.abc import Iterable
 from typing import Any
 
-__all__ = ["atomic_write_text", "atomic_write_bytes", "atomic_write_json", "read_json", "append_jsonl", "read_jsonl", "to_jsonable"]
+__all__ = ["atomic_write_text", "atomic_write_bytes", "atomic_write_json", "atomic_write_jsonl", "read_json", "append_jsonl",
+           "read_jsonl", "to_jsonable"]
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
@@ -69,6 +71,11 @@ def to_jsonable(obj: Any) -> Any:
 
 def atomic_write_json(path: str | os.PathLike, obj: Any, indent: int = 2) -> Path:
     return atomic_write_text(path, json.dumps(to_jsonable(obj), indent=indent, allow_nan=False) + "\n")
+
+
+def atomic_write_jsonl(path: str | os.PathLike, records: Iterable[Any]) -> Path:
+    """Write ``records`` as JSON lines in one atomic replace (a stage's record file is whole or absent)."""
+    return atomic_write_text(path, "".join(json.dumps(to_jsonable(r), allow_nan=False) + "\n" for r in records))
 
 
 def read_json(path: str | os.PathLike) -> Any:

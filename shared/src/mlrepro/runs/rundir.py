@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from .env import capture_env, short_sha
-from .io import append_jsonl, atomic_write_json, atomic_write_text, read_json, to_jsonable
+from .io import append_jsonl, atomic_write_json, atomic_write_jsonl, atomic_write_text, read_json, to_jsonable
 from .logging import get_logger
 
 log = get_logger("mlrepro.runs")
@@ -161,8 +161,7 @@ class RunDir:
         append_jsonl(self.path / "metrics.jsonl", rec)
 
     def write_samples(self, records: list[dict], name: str = "samples.jsonl") -> Path:
-        text = "".join(json.dumps(to_jsonable(r), allow_nan=False) + "\n" for r in records)
-        return atomic_write_text(self.path / name, text)
+        return atomic_write_jsonl(self.path / name, records)
 
     def write_results(
         self,
