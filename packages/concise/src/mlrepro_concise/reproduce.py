@@ -164,8 +164,8 @@ def stage_sft(cfg, d: Path, base_path: str, train: list[dict], rows: list[dict],
     kept, stats = filter_candidates(pool, cfg.sampling.max_new_tokens)
     if method == "fs_bon_faithful":  # diagnostic (synthetic world): keep only paths with the true equations
         probs = {r["id"]: r["_problem"] for r in train}
-        stats["unfaithful"] = sum(not _is_faithful(c, probs[c.qid]) for c in kept)
-        kept = [c for c in kept if _is_faithful(c, probs[c.qid])]
+        faithful = [c for c in kept if _is_faithful(c, probs[c.qid])]
+        stats["unfaithful"], kept = len(kept) - len(faithful), faithful
     chosen = select(kept, cfg.method.selection)
     qtext = {r["id"]: r["question"] for r in train}
     recs = []
